@@ -1,0 +1,63 @@
+# redislab: `make lab` opens the notebooks, `make test` runs every test and notebook.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+
+.PHONY: lab test test-unit test-notebooks report bench lint format strip compose clean help
+
+help:
+	@echo "make lab            build .venv and open JupyterLab on notebooks/"
+	@echo "make test           the whole test suite and every notebook (pytest --nbval-lax)"
+	@echo "make test-notebooks only the notebooks (REDISLAB_SERVER=redis8|valkey to switch engine)"
+	@echo "make report         execute every notebook, HTML with plots under build/"
+	@echo "make bench          print the speed benchmarks (ratios against baselines)"
+	@echo "make lint           ruff check + format check; make strip: strip notebook outputs"
+	@echo "make compose        regenerate docker-compose.yml from the topology specs"
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+test: $(STAMP)
+	$(BIN)/pytest tests $(NOTEBOOKS) --nbval-lax
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests
+
+test-notebooks: $(STAMP)
+	$(BIN)/pytest --nbval-lax $(NOTEBOOKS)
+
+report: $(STAMP)
+	@mkdir -p build
+	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=600 \
+		--output-dir build $(NOTEBOOKS)
+	@echo "HTML reports in build/"
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_startup.py
+	@for b in benchmarks/bench_*.py; do [ "$$b" = benchmarks/bench_startup.py ] || $(BIN)/python $$b; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check redislab tests benchmarks
+	$(BIN)/ruff format --check redislab tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix redislab tests benchmarks
+	$(BIN)/ruff format redislab tests benchmarks
+
+strip: $(STAMP)
+	$(BIN)/nbstripout $(NOTEBOOKS)
+
+compose: $(STAMP)
+	$(BIN)/redislab compose -o docker-compose.yml
+
+clean:
+	rm -rf build .pytest_cache
+	-$(BIN)/redislab down --all

@@ -1,0 +1,214 @@
+"""``redislab`` command line: up, down, status, logs, compose, servers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import RedislabError
+from .lab import Lab
+from .registry import cleanup_stale, kill_pids, list_records, live_pids, labs_dir
+from .servers import available_servers, find_server
+from .topology import TOPOLOGIES
+
+__all__ = ["main"]
+
+
+def _table(rows: list[dict[str, object]]) -> str:
+    if not rows:
+        return ""
+    cols = list(rows[0])
+    width = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols}
+    lines = ["  ".join(c.ljust(width[c]) for c in cols)]
+    lines.append("  ".join("-" * width[c] for c in cols))
+    for r in rows:
+        lines.append("  ".join(str(r.get(c, "")).ljust(width[c]) for c in cols))
+    return "\n".join(lines)
+
+
+def cmd_servers(args: argparse.Namespace) -> int:
+    found = available_servers()
+    if not found:
+        find_server()  # raises ServerNotFound with instructions
+    try:
+        default = find_server()
+    except RedislabError:
+        default = None
+    rows = [
+        {
+            "name": s.source,
+            "engine": s.engine,
+            "version": str(s.version),
+            "tls": "yes" if s.tls else "no",
+            "allocator": s.allocator,
+            "default": "*" if default and s.path == default.path else "",
+            "path": str(s.path),
+        }
+        for s in found
+    ]
+    if default and all(s.path != default.path for s in found):
+        rows.append(
+            {"name": default.source, "engine": default.engine, "version": str(default.version),
+             "tls": "yes" if default.tls else "no", "allocator": default.allocator,
+             "default": "*", "path": str(default.path)}
+        )  # fmt: skip
+    print(_table(rows))
+    print("\nChoose with REDISLAB_SERVER=system|redis8|valkey|/path/to/redis-server (or server=...).")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    config = {}
+    for item in args.config or []:
+        key, _, value = item.partition("=")
+        if not _:
+            raise RedislabError(f"--config takes KEY=VALUE, got {item!r}")
+        config[key] = value
+    lab = Lab.start(
+        args.topology,
+        server=args.server,
+        persistence=args.persistence,
+        name=args.name,
+        config=config,
+        detach=True,
+    )
+    print(f"lab {lab.name} is up ({lab.topology.description}, {lab.server.label}, "
+          f"{lab.startup_seconds:.2f} s):")  # fmt: skip
+    print(_table(lab.nodes_table()))
+    if lab.credentials:
+        print(f"\nusers: {', '.join(lab.credentials)} (passwords: Lab.attach({lab.name!r}).credentials)")
+    print(f"\nfrom a notebook:  lab = Lab.attach({lab.name!r})")
+    print(f"stop it:          redislab down {lab.name}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    cleanup_stale()
+    records = list_records()
+    if args.all:
+        names = [r["name"] for r in records]
+    elif args.name:
+        names = [args.name]
+    else:
+        running = [r["name"] for r in records if live_pids(r)]
+        if len(running) != 1:
+            print(f"name a lab or use --all; running: {', '.join(running) or 'none'}")
+            return 2
+        names = running
+    status = 0
+    for name in names:
+        rec = next((r for r in records if r["name"] == name), None)
+        if rec is None:
+            print(f"no lab called {name!r}", file=sys.stderr)
+            status = 1
+            continue
+        if live_pids(rec):
+            Lab.attach(name).stop(force=True)
+        else:
+            kill_pids(rec)
+            import shutil
+
+            shutil.rmtree(labs_dir() / name, ignore_errors=True)
+        print(f"lab {name} stopped")
+    return status
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    cleanup_stale()
+    records = list_records()
+    if not records:
+        print("no labs running (start one with `redislab up TOPOLOGY`)")
+        return 0
+    for rec in records:
+        pids = set(live_pids(rec))
+        print(f"{rec['name']}: {rec['topology']}, persistence {rec.get('persistence')}, "
+              f"{'detached' if rec.get('detached') else 'owned by pid ' + str(rec.get('owner_pid'))}")  # fmt: skip
+        rows = [
+            {"node": n["name"], "role": n.get("current_role") or n["role"], "port": n["port"],
+             "pid": n["pid"], "state": "up" if n["pid"] in pids else "down", "dir": n["dir"]}
+            for n in rec["nodes"]
+        ]  # fmt: skip
+        print(_table(rows))
+        print()
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    records = [r for r in list_records() if not args.lab or r["name"] == args.lab]
+    matches = [(r, n) for r in records for n in r["nodes"] if n["name"] == args.node]
+    if not matches:
+        print(f"no node {args.node!r} in {'lab ' + args.lab if args.lab else 'any lab'}", file=sys.stderr)
+        return 1
+    if len(matches) > 1:
+        print(f"{len(matches)} labs have a node {args.node!r}; pick one with --lab: "
+              f"{', '.join(r['name'] for r, _ in matches)}", file=sys.stderr)  # fmt: skip
+        return 2
+    _, node = matches[0]
+    path = Path(node["dir"]) / "server.log"
+    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    print("\n".join(lines[-args.lines :]))
+    return 0
+
+
+def cmd_compose(args: argparse.Namespace) -> int:
+    from .compose import render_compose
+
+    text = render_compose()
+    if args.check:
+        current = Path(args.output).read_text() if Path(args.output).exists() else ""
+        if current != text:
+            print(f"{args.output} differs from the generated file; run `redislab compose -o {args.output}`")
+            return 1
+        print(f"{args.output} is up to date")
+        return 0
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="redislab", description="Real Redis topologies, one command.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("servers", help="list the server binaries found here")
+    s.set_defaults(func=cmd_servers)
+    s = sub.add_parser("up", help="start a lab that outlives this command")
+    s.add_argument("topology", choices=list(TOPOLOGIES))
+    s.add_argument("--name")
+    s.add_argument("--server", help="path or system|redis8|valkey")
+    s.add_argument("--persistence", default="none")
+    s.add_argument("--config", action="append", metavar="KEY=VALUE")
+    s.set_defaults(func=cmd_up)
+    s = sub.add_parser("down", help="stop a lab (or --all)")
+    s.add_argument("name", nargs="?")
+    s.add_argument("--all", action="store_true")
+    s.set_defaults(func=cmd_down)
+    s = sub.add_parser("status", help="labs, nodes, ports, pids")
+    s.set_defaults(func=cmd_status)
+    s = sub.add_parser("logs", help="the last lines of a node's log")
+    s.add_argument("node")
+    s.add_argument("--lab")
+    s.add_argument("-n", "--lines", type=int, default=40)
+    s.set_defaults(func=cmd_logs)
+    s = sub.add_parser("compose", help="render docker-compose.yml from the topology specs")
+    s.add_argument("-o", "--output", default="-")
+    s.add_argument("--check", action="store_true", help="exit 1 if OUTPUT differs")
+    s.set_defaults(func=cmd_compose)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RedislabError as exc:
+        print(f"redislab: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

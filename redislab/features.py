@@ -1,0 +1,54 @@
+"""Feature detection on a live server: ask the server, never guess from versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from packaging.version import Version
+
+__all__ = ["has_command", "has_module", "server_version", "server_engine"]
+
+
+def has_command(connection: Any, name: str) -> bool:
+    """True if the server knows the command ``name`` (e.g. ``"HEXPIRE"``, ``"JSON.SET"``)."""
+    try:
+        reply = connection.execute_command("COMMAND", "INFO", name)
+    except Exception:  # noqa: BLE001 - an old server without COMMAND INFO knows nothing new
+        return False
+    if isinstance(reply, dict):  # redis-py parses COMMAND INFO into a dict on some versions
+        return bool(reply) and any(v for v in reply.values())
+    return bool(reply) and reply[0] is not None
+
+
+def has_module(connection: Any, name: str) -> bool:
+    """True if a module called ``name`` (case-insensitive) is loaded (``MODULE LIST``)."""
+    try:
+        modules = connection.execute_command("MODULE", "LIST")
+    except Exception:  # noqa: BLE001
+        return False
+    wanted = name.lower()
+    for mod in modules or []:
+        if isinstance(mod, dict):
+            mod_name = mod.get("name") or mod.get(b"name")
+        else:  # flat [b"name", b"ReJSON", b"ver", ...]
+            items = list(mod)
+            mod_name = dict(zip(items[::2], items[1::2])).get(b"name") or dict(
+                zip(items[::2], items[1::2])
+            ).get("name")
+        if isinstance(mod_name, bytes):
+            mod_name = mod_name.decode()
+        if mod_name and str(mod_name).lower() == wanted:
+            return True
+    return False
+
+
+def server_engine(connection: Any) -> str:
+    """``"valkey"`` or ``"redis"``, from ``INFO server``."""
+    info = connection.info("server")
+    return "valkey" if "valkey_version" in info or info.get("server_name") == "valkey" else "redis"
+
+
+def server_version(connection: Any) -> Version:
+    """The server's version (Valkey's own version on Valkey, not its Redis compatibility one)."""
+    info = connection.info("server")
+    return Version(str(info.get("valkey_version") or info["redis_version"]))

@@ -1,0 +1,142 @@
+"""Where labs live on disk, what they record, and cleaning up after crashes.
+
+Each lab has a directory ``<REDISLAB_HOME or ~/.cache/redislab>/labs/<name>/``
+holding ``lab.json`` and a sub-directory per node. ``lab.json`` names the owner
+process; a lab whose owner died (and that was not started detached by
+``redislab up``) is stale: its servers are killed and its directory removed at
+the next start. Servers are matched by pid *and* command line, so a recycled pid
+is never killed by mistake.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from .servers import _cache_dir
+
+__all__ = ["labs_dir", "read_record", "write_record", "list_records", "cleanup_stale", "kill_pids"]
+
+
+def labs_dir() -> Path:
+    d = _cache_dir() / "labs"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def write_record(directory: Path, record: dict[str, Any]) -> None:
+    """Write ``lab.json`` atomically (mode 0600: it may hold generated passwords)."""
+    tmp = directory / f".lab.json.{os.getpid()}"
+    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(record, fh, indent=2)
+    os.replace(tmp, directory / "lab.json")
+
+
+def read_record(directory: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((directory / "lab.json").read_text())  # type: ignore[no-any-return]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def list_records() -> list[dict[str, Any]]:
+    """Records of every lab directory under :func:`labs_dir` (and of registered elsewhere)."""
+    out = []
+    for d in sorted(labs_dir().iterdir()):
+        if d.is_dir():
+            rec = read_record(d)
+            if rec:
+                out.append(rec)
+    return out
+
+
+def _server_process(pid: int | None, directory: str) -> psutil.Process | None:
+    """The process ``pid`` if it is still one of this lab's servers."""
+    if not pid:
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        # Redis rewrites its process title, so the command line does not name the
+        # config; but the server runs with its node directory as working directory.
+        cwd = proc.cwd()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+    return proc if os.path.realpath(cwd) == os.path.realpath(directory) else None
+
+
+def live_pids(record: dict[str, Any]) -> list[int]:
+    """Pids of the record's servers that are still running."""
+    out = []
+    for node in record.get("nodes", []):
+        proc = _server_process(node.get("pid"), node.get("dir", "?"))
+        if proc is not None:
+            out.append(proc.pid)
+    return out
+
+
+def kill_pids(record: dict[str, Any]) -> int:
+    """SIGKILL every live server of ``record``; return how many there were."""
+    procs = []
+    for node in record.get("nodes", []):
+        proc = _server_process(node.get("pid"), node.get("dir", "?"))
+        if proc is not None:
+            procs.append(proc)
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=5)
+    return len(procs)
+
+
+def owner_alive(record: dict[str, Any]) -> bool:
+    pid = record.get("owner_pid")
+    if not pid:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        return proc.create_time() <= record.get("created", float("inf")) + 1 and (
+            proc.status() != psutil.STATUS_ZOMBIE
+        )
+    except psutil.NoSuchProcess:
+        return False
+
+
+def cleanup_stale() -> list[str]:
+    """Kill and remove labs whose owner is gone; return their names.
+
+    A detached lab (``redislab up``) is stale only once none of its servers runs.
+    """
+    removed = []
+    for d in sorted(labs_dir().iterdir()):
+        if not d.is_dir():
+            continue
+        rec = read_record(d)
+        if rec is None:
+            # a directory without a record: a lab that crashed while being created
+            try:
+                age = max(0.0, time.time() - d.stat().st_mtime)
+            except FileNotFoundError:
+                continue
+            if age > 60:
+                shutil.rmtree(d, ignore_errors=True)
+            continue
+        if rec.get("detached"):
+            if live_pids(rec):
+                continue
+        elif owner_alive(rec):
+            continue
+        kill_pids(rec)
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(str(rec.get("name", d.name)))
+    return removed
