@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from .config import PERSISTENCE
 from .errors import (
     ConfigError,
     LabNotFound,
@@ -20,24 +21,23 @@ from .lab import Lab
 from .node import Node
 from .servers import ServerInfo, available_servers, find_server
 from .topology import TOPOLOGIES
-from .config import PERSISTENCE
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Lab",
-    "Node",
-    "ServerInfo",
-    "available_servers",
-    "find_server",
-    "TOPOLOGIES",
     "PERSISTENCE",
+    "TOPOLOGIES",
+    "ConfigError",
+    "Lab",
+    "LabNotFound",
+    "Node",
+    "NodeDied",
     "RedislabError",
+    "ServerInfo",
     "ServerNotFound",
     "StartupTimeout",
     "TopologyError",
-    "ConfigError",
-    "NodeDied",
-    "LabNotFound",
     "__version__",
+    "available_servers",
+    "find_server",
 ]

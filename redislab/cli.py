@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .errors import RedislabError
 from .lab import Lab
-from .registry import cleanup_stale, kill_pids, list_records, live_pids, labs_dir
+from .registry import cleanup_stale, kill_pids, labs_dir, list_records, live_pids
 from .servers import available_servers, find_server
 from .topology import TOPOLOGIES
 
@@ -55,7 +55,9 @@ def cmd_servers(args: argparse.Namespace) -> int:
              "default": "*", "path": str(default.path)}
         )  # fmt: skip
     print(_table(rows))
-    print("\nChoose with REDISLAB_SERVER=system|redis8|valkey|/path/to/redis-server (or server=...).")
+    print(
+        "\nChoose with REDISLAB_SERVER=system|redis8|valkey|/path/to/redis-server (or server=...)."
+    )
     return 0
 
 
@@ -78,7 +80,10 @@ def cmd_up(args: argparse.Namespace) -> int:
           f"{lab.startup_seconds:.2f} s):")  # fmt: skip
     print(_table(lab.nodes_table()))
     if lab.credentials:
-        print(f"\nusers: {', '.join(lab.credentials)} (passwords: Lab.attach({lab.name!r}).credentials)")
+        print(
+            f"\nusers: {', '.join(lab.credentials)} "
+            f"(passwords: Lab.attach({lab.name!r}).credentials)"
+        )
     print(f"\nfrom a notebook:  lab = Lab.attach({lab.name!r})")
     print(f"stop it:          redislab down {lab.name}")
     return 0
@@ -123,8 +128,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     for rec in records:
         pids = set(live_pids(rec))
-        print(f"{rec['name']}: {rec['topology']}, persistence {rec.get('persistence')}, "
-              f"{'detached' if rec.get('detached') else 'owned by pid ' + str(rec.get('owner_pid'))}")  # fmt: skip
+        print(
+            f"{rec['name']}: {rec['topology']}, persistence {rec.get('persistence')}, "
+            f"{'detached' if rec.get('detached') else 'owned by pid ' + str(rec.get('owner_pid'))}"
+        )
         rows = [
             {"node": n["name"], "role": n.get("current_role") or n["role"], "port": n["port"],
              "pid": n["pid"], "state": "up" if n["pid"] in pids else "down", "dir": n["dir"]}
@@ -139,7 +146,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
     records = [r for r in list_records() if not args.lab or r["name"] == args.lab]
     matches = [(r, n) for r in records for n in r["nodes"] if n["name"] == args.node]
     if not matches:
-        print(f"no node {args.node!r} in {'lab ' + args.lab if args.lab else 'any lab'}", file=sys.stderr)
+        print(
+            f"no node {args.node!r} in {'lab ' + args.lab if args.lab else 'any lab'}",
+            file=sys.stderr,
+        )
         return 1
     if len(matches) > 1:
         print(f"{len(matches)} labs have a node {args.node!r}; pick one with --lab: "
@@ -159,7 +169,10 @@ def cmd_compose(args: argparse.Namespace) -> int:
     if args.check:
         current = Path(args.output).read_text() if Path(args.output).exists() else ""
         if current != text:
-            print(f"{args.output} differs from the generated file; run `redislab compose -o {args.output}`")
+            print(
+                f"{args.output} differs from the generated file; "
+                f"run `redislab compose -o {args.output}`"
+            )
             return 1
         print(f"{args.output} is up to date")
         return 0

@@ -14,10 +14,10 @@ from .errors import TopologyError
 
 __all__ = [
     "PERSISTENCE",
-    "persistence_directives",
-    "render_config",
     "apply_overrides",
     "format_value",
+    "persistence_directives",
+    "render_config",
 ]
 
 DEFAULT_SAVE = "3600 1 300 100 60 10000"
@@ -95,9 +95,7 @@ def persistence_directives(name: str | None) -> dict[str, str]:
     """The directives of persistence preset ``name`` (``None`` means ``"none"``)."""
     key = name or "none"
     if key not in PERSISTENCE:
-        raise TopologyError(
-            f"unknown persistence {key!r}; valid names: {', '.join(PERSISTENCE)}"
-        )
+        raise TopologyError(f"unknown persistence {key!r}; valid names: {', '.join(PERSISTENCE)}")
     return dict(PERSISTENCE[key])
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 __all__ = [
+    "ConfigError",
+    "LabNotFound",
+    "NodeDied",
     "RedislabError",
     "ServerNotFound",
     "StartupTimeout",
     "TopologyError",
-    "ConfigError",
-    "NodeDied",
-    "LabNotFound",
 ]
 
 

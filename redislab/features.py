@@ -6,14 +6,14 @@ from typing import Any
 
 from packaging.version import Version
 
-__all__ = ["has_command", "has_module", "server_version", "server_engine"]
+__all__ = ["has_command", "has_module", "server_engine", "server_version"]
 
 
 def has_command(connection: Any, name: str) -> bool:
     """True if the server knows the command ``name`` (e.g. ``"HEXPIRE"``, ``"JSON.SET"``)."""
     try:
         reply = connection.execute_command("COMMAND", "INFO", name)
-    except Exception:  # noqa: BLE001 - an old server without COMMAND INFO knows nothing new
+    except Exception:
         return False
     if isinstance(reply, dict):  # redis-py parses COMMAND INFO into a dict on some versions
         return bool(reply) and any(v for v in reply.values())
@@ -24,7 +24,7 @@ def has_module(connection: Any, name: str) -> bool:
     """True if a module called ``name`` (case-insensitive) is loaded (``MODULE LIST``)."""
     try:
         modules = connection.execute_command("MODULE", "LIST")
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     wanted = name.lower()
     for mod in modules or []:
@@ -32,9 +32,8 @@ def has_module(connection: Any, name: str) -> bool:
             mod_name = mod.get("name") or mod.get(b"name")
         else:  # flat [b"name", b"ReJSON", b"ver", ...]
             items = list(mod)
-            mod_name = dict(zip(items[::2], items[1::2])).get(b"name") or dict(
-                zip(items[::2], items[1::2])
-            ).get("name")
+            pairs = dict(zip(items[::2], items[1::2], strict=False))
+            mod_name = pairs.get(b"name") or pairs.get("name")
         if isinstance(mod_name, bytes):
             mod_name = mod_name.decode()
         if mod_name and str(mod_name).lower() == wanted:

@@ -41,7 +41,7 @@ from .servers import ServerInfo, find_server, server_info
 from .tls import TLSFiles, make_tls_files
 from .topology import Topology, get_topology
 
-__all__ = ["Lab", "BOOTSTRAPS"]
+__all__ = ["BOOTSTRAPS", "Lab"]
 
 BOOTSTRAPS = ("fast", "naive")
 CLUSTER_SLOTS = 16384
@@ -239,7 +239,10 @@ class Lab:
             username=user,
             password=self.credentials.get("admin") if user else None,
             die_with_parent=not self.detached,
-            title=f'redislab node "{name}" ({role}) of lab "{self.name}", topology {self.topology.name}',
+            title=(
+                f'redislab node "{name}" ({role}) of lab "{self.name}", '
+                f"topology {self.topology.name}"
+            ),
         )
         return node
 
@@ -273,9 +276,13 @@ class Lab:
             self._roles[s.name] = s.role
         naive_replicaof = bootstrap == "naive" and not topo.cluster
         if naive_replicaof:
-            # Textbook way: replicas carry `replicaof` in their config from the start.
+            # Textbook way (and docker compose's): all processes start together and the
+            # replicas carry `replicaof` in their config from the start.
+            from .ports import reserve_port
+
             primary = data[0]
-            primary.start()
+            primary.port = reserve_port()
+            primary._reserved = True
             for node, spec in zip(data, topo.nodes, strict=True):
                 if spec.role == "replica":
                     node.sections = [
@@ -337,7 +344,9 @@ class Lab:
         try:
             wait_until(up, timeout=self._remaining(deadline), what=f"{node.name} in sync")
         except TimeoutError as exc:
-            raise StartupTimeout(f"{exc}\nLast log lines of {node.name}:\n{node.log_tail(10)}") from None
+            raise StartupTimeout(
+                f"{exc}\nLast log lines of {node.name}:\n{node.log_tail(10)}"
+            ) from None
 
     # --------------------------------------------------------------- cluster
     def _form_cluster(self, deadline: float) -> None:
@@ -469,9 +478,7 @@ class Lab:
             conf.append((f"sentinel parallel-syncs {m}", 1))
             if not naive:
                 conf.insert(0, ("sentinel myid", ids[i]))
-                conf += [
-                    (f"sentinel known-replica {m} {r.host}", r.port) for r in self.replicas
-                ]
+                conf += [(f"sentinel known-replica {m} {r.host}", r.port) for r in self.replicas]
                 conf += [
                     (f"sentinel known-sentinel {m} {o.host} {o.port}", ids[j])
                     for j, o in enumerate(sentinels)
@@ -553,7 +560,9 @@ class Lab:
         for n in self.nodes:
             if n.name == name:
                 return n
-        raise KeyError(f"no node {name!r} in lab {self.name}; nodes: {[n.name for n in self.nodes]}")
+        raise KeyError(
+            f"no node {name!r} in lab {self.name}; nodes: {[n.name for n in self.nodes]}"
+        )
 
     def role_of(self, node: Node | str) -> str:
         """The role redislab last saw ``node`` in."""
@@ -571,13 +580,14 @@ class Lab:
             kw = alive[0].client_kwargs(**kwargs)
             kw.pop("host")
             kw.pop("port")
-            return RedisCluster(
-                startup_nodes=[ClusterNode(n.host, n.port) for n in alive], **kw
-            )
+            return RedisCluster(startup_nodes=[ClusterNode(n.host, n.port) for n in alive], **kw)
         return self.primary.client(**kwargs)
 
     def sentinel_client(self, **kwargs: Any) -> Sentinel:
-        """redis-py ``Sentinel`` over this lab's sentinels (``sentinel.master_for(lab.master_name)``)."""
+        """redis-py ``Sentinel`` over this lab's sentinels.
+
+        Use ``sentinel.master_for(lab.master_name)`` for a client that follows failovers.
+        """
         if not self.sentinels:
             raise TopologyError(f"lab {self.name} ({self.topology.name}) has no sentinels")
         kw: dict[str, Any] = {"socket_timeout": 0.5, "decode_responses": True}
@@ -606,17 +616,37 @@ class Lab:
             if n.alive:
                 n.wait_ready(self._remaining(deadline))
         topo = self.topology
-        if topo.sentinels:
-            self._wait_sentinel_primary(deadline)
-        self._refresh_roles()
-        if topo.cluster:
-            self._wait_cluster_ok(deadline)
+        while True:
+            if topo.sentinels:
+                self._wait_sentinel_primary(deadline)
             self._refresh_roles()
-        self._wait_replicas(deadline)
-        if topo.sentinels:
+            if topo.cluster:
+                self._wait_cluster_ok(deadline)
+                self._refresh_roles()
+            self._wait_replicas(deadline)
+            if not topo.sentinels:
+                break
             self._wait_sentinels(deadline)
+            # A failover may have moved on meanwhile (a second election under load):
+            # done only when the sentinels still name the primary we settled on.
+            named = self.sentinels_primary_port()
+            self._refresh_roles()
+            if named is not None and self.primaries and self.primary.port == named:
+                break
+            if time.monotonic() > deadline:
+                raise StartupTimeout(f"sentinels of {self.name} did not settle on a primary")
         self._save_record()
         return self
+
+    def sentinels_primary_port(self) -> int | None:
+        """The primary's port if every live sentinel names the same one, else None."""
+        ports = set()
+        for s in self.sentinels:
+            if s.alive:
+                with s.client(socket_timeout=1) as c:
+                    addr = c.sentinel_get_master_addr_by_name(self.topology.master_name)
+                ports.add(int(addr[1]) if addr else None)
+        return ports.pop() if len(ports) == 1 else None
 
     def _wait_sentinel_primary(self, deadline: float) -> None:
         m = self.topology.master_name
@@ -631,16 +661,16 @@ class Lab:
                     addrs.add(tuple(c.sentinel_get_master_addr_by_name(m)))
             if len(addrs) != 1:
                 return False
-            host, port = addrs.pop()
+            _host, port = addrs.pop()
             primary = next((n for n in alive_data if n.port == int(port)), None)
             if primary is None or primary.current_role() != "primary":
                 return False
-            return all(
-                n.current_role() == "replica" for n in alive_data if n is not primary
-            )
+            return all(n.current_role() == "replica" for n in alive_data if n is not primary)
 
         try:
-            wait_until(settled, timeout=self._remaining(deadline), what="sentinels agreeing on a primary")
+            wait_until(
+                settled, timeout=self._remaining(deadline), what="sentinels agreeing on a primary"
+            )
         except TimeoutError as exc:
             raise StartupTimeout(str(exc)) from None
 
@@ -683,7 +713,9 @@ class Lab:
                 "startup_seconds": self.startup_seconds,
                 "credentials": self.credentials,
                 "tls_dir": str(self.tls.ca_cert.parent) if self.tls else None,
-                "nodes": [{**n.to_record(), "current_role": self._roles.get(n.name)} for n in self.nodes],
+                "nodes": [
+                    {**n.to_record(), "current_role": self._roles.get(n.name)} for n in self.nodes
+                ],
             },
         )
 
@@ -740,7 +772,9 @@ class Lab:
                 cluster=nr.get("cluster", False),
                 tls=lab.tls if nr["role"] != "sentinel" else None,
                 username="admin" if secure and nr["role"] != "sentinel" else None,
-                password=lab.credentials.get("admin") if secure and nr["role"] != "sentinel" else None,
+                password=lab.credentials.get("admin")
+                if secure and nr["role"] != "sentinel"
+                else None,
                 die_with_parent=False,
                 pid=nr["pid"],
             )

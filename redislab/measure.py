@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Stopwatch", "time_calls", "summarize", "wait_until", "percentile"]
+__all__ = ["Stopwatch", "percentile", "summarize", "time_calls", "wait_until"]
 
 
 @dataclass
@@ -98,7 +98,7 @@ def wait_until(
         try:
             if predicate():
                 return time.perf_counter() - start
-        except Exception as exc:  # noqa: BLE001 - polling: any failure means "not yet"
+        except Exception as exc:
             last_exc = exc
         if time.perf_counter() - start > timeout:
             detail = f" (last error: {last_exc!r})" if last_exc else ""

@@ -220,7 +220,9 @@ class Node:
         """
         deadline = time.monotonic() + timeout
         probe = redis.Redis(
-            **self.client_kwargs(socket_connect_timeout=0.5, socket_timeout=1.0, decode_responses=True)
+            **self.client_kwargs(
+                socket_connect_timeout=0.5, socket_timeout=1.0, decode_responses=True
+            )
         )
         delay = 0.002
         try:
@@ -253,7 +255,10 @@ class Node:
         tail = "\n".join(text.strip().splitlines()[-15:])
         if "FATAL CONFIG FILE ERROR" in console:
             raise ConfigError(self._config_error_message(console))
-        if "Address already in use" in text or "Could not create server TCP listening socket" in text:
+        if (
+            "Address already in use" in text
+            or "Could not create server TCP listening socket" in text
+        ):
             raise PortInUse(f"{self.name}: port {self.port} was taken:\n{tail}")
         raise NodeDied(
             f"{self.name} ({self.address}) exited with code {code} while starting.\n"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .servers import _cache_dir
 
-__all__ = ["PORT_RANGE", "reserve_port", "release_port", "port_is_free"]
+__all__ = ["PORT_RANGE", "port_is_free", "release_port", "reserve_port"]
 
 PORT_RANGE = (7000, 22700)
 _rng = random.Random()  # ports are chosen at random on purpose: not seeded

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
-__all__ = ["spawn", "PDEATHSIG_SUPPORTED"]
+__all__ = ["PDEATHSIG_SUPPORTED", "spawn"]
 
 PR_SET_PDEATHSIG = 1
 PDEATHSIG_SUPPORTED = sys.platform.startswith("linux")
@@ -60,7 +60,7 @@ def _spawner() -> None:
             continue
         try:
             fut.set_result(subprocess.Popen(**kwargs))  # type: ignore[call-overload]
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+        except BaseException as exc:
             fut.set_exception(exc)
 
 

@@ -1,4 +1,4 @@
-"""pytest fixtures built on :class:`redislab.Lab` (auto-loaded through the ``pytest11`` entry point).
+"""pytest fixtures built on :class:`redislab.Lab` (auto-loaded via the ``pytest11`` entry point).
 
 - ``lab_factory(topology, **kwargs)``: start any lab; all are stopped at teardown.
 - ``standalone_lab``, ``replicated_lab``, ``sentinel_lab``, ``cluster_lab``,

@@ -21,7 +21,7 @@ import psutil
 
 from .servers import _cache_dir
 
-__all__ = ["labs_dir", "read_record", "write_record", "list_records", "cleanup_stale", "kill_pids"]
+__all__ = ["cleanup_stale", "kill_pids", "labs_dir", "list_records", "read_record", "write_record"]
 
 
 def labs_dir() -> Path:
@@ -140,3 +140,26 @@ def cleanup_stale() -> list[str]:
         shutil.rmtree(d, ignore_errors=True)
         removed.append(str(rec.get("name", d.name)))
     return removed
+
+
+def lab_server_pids(under: str | os.PathLike[str] | None = None) -> set[int]:
+    """Pids of running server processes whose working directory is a redislab one.
+
+    Redis rewrites its process title, so processes are recognised by their cwd,
+    which is always the node's directory (``dir`` in its config). ``under`` limits
+    the answer to servers whose directory lies below that path.
+    """
+    prefix = os.path.realpath(under) if under is not None else None
+    out = set()
+    for proc in psutil.process_iter(["name"]):
+        try:
+            name = proc.info["name"] or ""
+            cwd = proc.cwd()
+            if prefix is not None and not (cwd == prefix or cwd.startswith(prefix + os.sep)):
+                continue
+            if ("redis" in name or "valkey" in name) and (prefix is not None or "redislab" in cwd):
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    out.add(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return out

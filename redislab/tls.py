@@ -69,7 +69,7 @@ def _issue(
     usage: x509.ObjectIdentifier,
     san: bool,
 ) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(subject))
@@ -94,7 +94,7 @@ def _issue(
 def make_tls_files(directory: Path) -> TLSFiles:
     """Create a CA and a server and a client certificate under ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("redislab lab CA")
     ca_cert = (

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from .errors import TopologyError
 
-__all__ = ["NodeSpec", "Topology", "TOPOLOGIES", "get_topology"]
+__all__ = ["TOPOLOGIES", "NodeSpec", "Topology", "get_topology"]
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,7 @@ _REPLICATED = (
 )
 
 TOPOLOGIES: dict[str, Topology] = {
-    "standalone": Topology(
-        "standalone", "one primary", (NodeSpec("primary", "primary"),)
-    ),
+    "standalone": Topology("standalone", "one primary", (NodeSpec("primary", "primary"),)),
     "replicated": Topology("replicated", "a primary and 2 replicas", _REPLICATED),
     "sentinel": Topology(
         "sentinel",

@@ -1,0 +1,53 @@
+"""The redislab command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from redislab.servers import available_servers
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "redislab", *args],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def test_servers_table():
+    res = run("servers")
+    assert res.returncode == 0
+    for s in available_servers():
+        assert str(s.version) in res.stdout and str(s.path) in res.stdout
+    assert "REDISLAB_SERVER" in res.stdout
+
+
+def test_up_rejects_unknown_topology():
+    res = run("up", "galaxy")
+    assert res.returncode != 0 and "invalid choice" in res.stderr
+
+
+def test_up_reports_rejected_option(isolated_home):
+    res = run(
+        "up",
+        "standalone",
+        "--config",
+        "maxmemory-policy=bogus",
+        env={"REDISLAB_HOME": str(isolated_home)},
+    )
+    assert res.returncode == 1
+    assert "maxmemory-policy" in res.stderr and "bogus" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_status_and_logs_with_nothing_running(isolated_home):
+    env = {"REDISLAB_HOME": str(isolated_home)}
+    assert "no labs running" in run("status", env=env).stdout
+    res = run("logs", "primary", env=env)
+    assert res.returncode == 1 and "no node 'primary'" in res.stderr
+
+
+def test_down_all_with_nothing_running(isolated_home):
+    assert run("down", "--all", env={"REDISLAB_HOME": str(isolated_home)}).returncode == 0
