@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from ._version import __version__
 from .config import PERSISTENCE
 from .errors import (
     ConfigError,
@@ -21,8 +22,6 @@ from .lab import Lab
 from .node import Node
 from .servers import ServerInfo, available_servers, find_server
 from .topology import TOPOLOGIES
-
-__version__ = "0.1.0"
 
 __all__ = [
     "PERSISTENCE",

@@ -31,6 +31,26 @@ __all__ = ["Node", "PortInUse"]
 HOST = "127.0.0.1"
 
 
+def _driver_info() -> Any:
+    """Name clients ``redis-py(redislab_vX)`` and spare redis-py a metadata lookup per client.
+
+    redis-py >= 7 resolves its own version with ``importlib.metadata`` for every
+    client it creates (milliseconds each); giving it the version avoids that.
+    """
+    try:
+        from redis.driver_info import DriverInfo
+    except ImportError:  # redis-py < 7: nothing to do
+        return None
+    from ._version import __version__
+
+    return DriverInfo(name="redis-py", lib_version=redis.__version__).add_upstream_driver(
+        "redislab", __version__
+    )
+
+
+_DRIVER_INFO = _driver_info()
+
+
 class PortInUse(NodeDied):
     """The node could not bind its port (someone took it between check and bind)."""
 
@@ -89,6 +109,7 @@ class Node:
         self._proc: subprocess.Popen[bytes] | None = None
         self._attached_pid = pid
         self._reserved = False
+        self._control: redis.Redis | None = None
 
     # ------------------------------------------------------------------ files
     @property
@@ -200,6 +221,8 @@ class Node:
     def client_kwargs(self, **overrides: Any) -> dict[str, Any]:
         """Keyword arguments for a redis-py client to this node."""
         kw: dict[str, Any] = {"host": self.host, "port": self.port, "decode_responses": True}
+        if _DRIVER_INFO is not None:
+            kw["driver_info"] = _DRIVER_INFO
         if self.tls is not None:
             kw.update(self.tls.client_kwargs())
         if self.password is not None:
@@ -313,15 +336,26 @@ class Node:
         except psutil.NoSuchProcess:
             return False
 
+    @property
+    def control(self) -> redis.Redis:
+        """A cached client for redislab's own questions (INFO, ROLE): one connection, reused."""
+        if self._control is None:
+            self._control = self.client(socket_timeout=5, socket_connect_timeout=2)
+        return self._control
+
+    def _drop_control(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+
     def info(self, section: str | None = None) -> dict[str, Any]:
         """``INFO [section]`` as a dict."""
-        with self.client(socket_timeout=5) as c:
-            return c.info(section) if section else c.info()
+        c = self.control
+        return c.info(section) if section else c.info()
 
     def current_role(self) -> str:
         """``primary``, ``replica`` or ``sentinel``, asked from the server now."""
-        with self.client(socket_timeout=5) as c:
-            role = c.execute_command("ROLE")[0]
+        role = self.control.execute_command("ROLE")[0]
         return {"master": "primary", "slave": "replica"}.get(role, role)
 
     # ----------------------------------------------------------------- faults
@@ -338,6 +372,7 @@ class Node:
         """SIGKILL: no shutdown, no save; data files stay as they were."""
         self._signal(signal.SIGKILL)
         self._reap(5.0)
+        self._drop_control()
 
     def pause(self) -> None:
         """SIGSTOP: the process holds its port but answers nothing (a partition)."""
@@ -355,6 +390,7 @@ class Node:
             if not self._reap(timeout):
                 self._signal(signal.SIGKILL)
                 self._reap(5.0)
+        self._drop_control()
         if self._reserved:
             release_port(self.port)
 
@@ -382,6 +418,7 @@ class Node:
             self.stop()
         else:
             self._reap(1.0)
+        self._drop_control()
         if config:
             apply_overrides(self.config_path, config)
         self._launch()
