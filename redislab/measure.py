@@ -1,4 +1,4 @@
-"""Measuring helpers shared by the notebooks: timings, percentiles, polling.
+"""Measuring helpers shared by the notebooks: timings, percentiles, polling, wire cost.
 
 All timings use :func:`time.perf_counter` and are returned in **seconds**; the
 summaries convert to milliseconds because that is what a reader compares.
@@ -7,13 +7,13 @@ summaries convert to milliseconds because that is what a reader compares.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Stopwatch", "percentile", "summarize", "time_calls", "wait_until"]
+__all__ = ["Stopwatch", "percentile", "summarize", "time_calls", "wait_until", "wire_cost"]
 
 
 @dataclass
@@ -104,3 +104,57 @@ def wait_until(
             detail = f" (last error: {last_exc!r})" if last_exc else ""
             raise TimeoutError(f"{what} not reached within {timeout:.1f} s{detail}")
         time.sleep(interval)
+
+
+# --------------------------------------------------------------------------- wire cost
+
+_INFO_ARGS = ("INFO", "stats", "commandstats")
+
+
+def _resp_request_bytes(args: Sequence[str]) -> int:
+    """Size of a command as RESP puts it on the wire (``*n`` then ``$len`` + arg each)."""
+    return len(f"*{len(args)}\r\n") + sum(len(f"${len(a)}\r\n{a}\r\n") for a in args)
+
+
+def _stats_snapshot(conn: Any) -> tuple[int, int, int, int]:
+    """(command calls, net input bytes, net output bytes, size of this INFO reply)."""
+    conn.send_command(*_INFO_ARGS)
+    raw: bytes = conn.read_response(disable_decoding=True)
+    calls = net_in = net_out = 0
+    for line in raw.decode().splitlines():
+        name, _, value = line.partition(":")
+        if name.startswith("cmdstat_"):
+            calls += int(value.split(",")[0].removeprefix("calls="))
+        elif name == "total_net_input_bytes":
+            net_in = int(value)
+        elif name == "total_net_output_bytes":
+            net_out = int(value)
+    if str(getattr(conn, "protocol", 2)) == "3":  # RESP3 verbatim string: "=<n>\r\ntxt:..."
+        payload = 4 + len(raw)
+        return calls, net_in, net_out, len(f"={payload}\r\n") + payload + 2
+    return calls, net_in, net_out, len(f"${len(raw)}\r\n") + len(raw) + 2
+
+
+def wire_cost(connection: Any, fn: Callable[[], Any], *, n: int) -> dict[str, float]:
+    """Commands run and network bytes per call of ``fn``, from the server's own counters.
+
+    After one warm-up call, two ``INFO stats commandstats`` snapshots bracket ``n``
+    calls (on a separate pooled connection); the second one's
+    request, the first one's reply (whose exact size we read) and the first ``INFO``
+    call are subtracted. Commands run inside a script count too. Assumes no other
+    client is busy on the server meanwhile.
+    """
+    conn = connection.connection_pool.get_connection()
+    try:
+        fn()  # untimed: lets ``fn``'s own pooled connection finish its handshake first
+        b = _stats_snapshot(conn)
+        for _ in range(n):
+            fn()
+        c = _stats_snapshot(conn)
+    finally:
+        connection.connection_pool.release(conn)
+    return {
+        "commands": (c[0] - b[0] - 1) / n,
+        "bytes_in": (c[1] - b[1] - _resp_request_bytes(_INFO_ARGS)) / n,
+        "bytes_out": (c[2] - b[2] - b[3]) / n,
+    }
