@@ -19,7 +19,6 @@ import hashlib
 import os
 import secrets
 import shutil
-import subprocess
 import threading
 import time
 import weakref
@@ -31,6 +30,7 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.sentinel import Sentinel
 
+from . import formation
 from .config import persistence_directives
 from .errors import LabNotFound, RedislabError, StartupTimeout, TopologyError
 from .measure import wait_until
@@ -44,7 +44,6 @@ from .topology import Topology, get_topology
 __all__ = ["BOOTSTRAPS", "Lab"]
 
 BOOTSTRAPS = ("fast", "naive")
-CLUSTER_SLOTS = 16384
 
 _live_labs: weakref.WeakSet[Lab] = weakref.WeakSet()
 _live_lock = threading.Lock()
@@ -59,17 +58,6 @@ def _stop_all_at_exit() -> None:
 
 
 atexit.register(_stop_all_at_exit)
-
-
-def _split_slots(n: int) -> list[tuple[int, int]]:
-    """Slot ranges for ``n`` primaries, as ``redis-cli --cluster create`` splits them."""
-    per = CLUSTER_SLOTS / n
-    out = []
-    for i in range(n):
-        lo = round(i * per)
-        hi = round((i + 1) * per) - 1
-        out.append((lo, hi))
-    return out
 
 
 class Lab:
@@ -293,18 +281,18 @@ class Lab:
         self._save_record()
         if topo.cluster:
             if bootstrap == "naive":
-                self._form_cluster_naive(deadline)
+                formation.form_cluster_naive(self, deadline)
             else:
-                self._form_cluster(deadline)
+                formation.form_cluster(self, deadline)
         elif not naive_replicaof:
             for node, spec in zip(data, topo.nodes, strict=True):
                 if spec.replica_of:
                     self._replicate(node, self.node(spec.replica_of))
         self._wait_replicas(deadline)
         if topo.cluster:
-            self._wait_cluster_ok(deadline)
+            formation.wait_cluster_ok(self, deadline)
         if topo.sentinels:
-            self._start_sentinels(naive=bootstrap == "naive", deadline=deadline)
+            formation.start_sentinels(self, naive=bootstrap == "naive", deadline=deadline)
 
     def _spawn_all(self, nodes: list[Node]) -> None:
         """Start processes together, then wait for each: startup costs max(), not sum()."""
@@ -347,180 +335,6 @@ class Lab:
             raise StartupTimeout(
                 f"{exc}\nLast log lines of {node.name}:\n{node.log_tail(10)}"
             ) from None
-
-    # --------------------------------------------------------------- cluster
-    def _form_cluster(self, deadline: float) -> None:
-        """ADDSLOTSRANGE + MEET + REPLICATE: no redis-cli, no waiting for its polls."""
-        topo = self.topology
-        primaries = [self.node(s.name) for s in topo.primaries]
-        nodes = [self.node(s.name) for s in topo.nodes]
-        for epoch, node in enumerate(nodes, start=1):
-            with node.client() as c:
-                c.execute_command("CLUSTER", "SET-CONFIG-EPOCH", epoch)
-        for node, (lo, hi) in zip(primaries, _split_slots(len(primaries)), strict=True):
-            with node.client() as c:
-                c.execute_command("CLUSTER", "ADDSLOTSRANGE", lo, hi)
-        first = nodes[0]
-        with first.client() as c:
-            for other in nodes[1:]:
-                c.execute_command("CLUSTER", "MEET", other.host, other.port)
-        ids = {n.name: self._cluster_myid(n) for n in nodes}
-
-        def all_known() -> bool:
-            for n in nodes:
-                with n.client() as c:
-                    lines = c.execute_command("CLUSTER", "NODES")
-                if isinstance(lines, dict):
-                    known = len(lines)
-                    handshake = any("handshake" in str(v.get("flags", "")) for v in lines.values())
-                else:
-                    known = len(str(lines).strip().splitlines())
-                    handshake = "handshake" in str(lines)
-                if known < len(nodes) or handshake:
-                    return False
-            return True
-
-        wait_until(all_known, timeout=self._remaining(deadline), what="cluster nodes meeting")
-        for spec in topo.replicas:
-            replica = self.node(spec.name)
-            primary_id = ids[spec.replica_of or ""]
-
-            def replicate(replica: Node = replica, primary_id: str = primary_id) -> bool:
-                with replica.client() as c:
-                    c.execute_command("CLUSTER", "REPLICATE", primary_id)
-                return True
-
-            wait_until(replicate, timeout=self._remaining(deadline), what=f"{spec.name} REPLICATE")
-
-    def _form_cluster_naive(self, deadline: float) -> None:
-        """The textbook way: ``redis-cli --cluster create`` then ``add-node --cluster-slave``."""
-        cli = shutil.which("redis-cli") or shutil.which("valkey-cli")
-        if cli is None:
-            raise TopologyError("bootstrap='naive' for a cluster needs redis-cli on PATH")
-        topo = self.topology
-        primaries = [self.node(s.name) for s in topo.primaries]
-        subprocess.run(
-            [cli, "--cluster", "create", *(p.address for p in primaries), "--cluster-replicas", "0",
-             "--cluster-yes"],
-            check=True, capture_output=True, timeout=self._remaining(deadline),
-        )  # fmt: skip
-        for spec in topo.replicas:
-            replica = self.node(spec.name)
-            primary = self.node(spec.replica_of or "")
-            subprocess.run(
-                [cli, "--cluster", "add-node", replica.address, primary.address, "--cluster-slave",
-                 "--cluster-master-id", self._cluster_myid(primary)],
-                check=True, capture_output=True, timeout=self._remaining(deadline),
-            )  # fmt: skip
-
-    @staticmethod
-    def _cluster_myid(node: Node) -> str:
-        with node.client() as c:
-            return str(c.execute_command("CLUSTER", "MYID"))
-
-    def _wait_cluster_ok(self, deadline: float) -> None:
-        """Every live node says ``cluster_state:ok`` and sees every slot served by a live node.
-
-        The second half matters after a kill: the survivors keep saying ``ok`` until
-        they have marked the dead primary FAIL and promoted its replica.
-        """
-        alive = [n for n in self.data_nodes if n.alive]
-        alive_ports = {n.port for n in alive}
-
-        def ok() -> bool:
-            for n in alive:
-                with n.client(socket_timeout=2) as c:
-                    info = c.execute_command("CLUSTER", "INFO")
-                    text = info if isinstance(info, str) else str(info)
-                    if "cluster_state:ok" not in text:
-                        return False
-                    served = 0
-                    for lo, hi, owner, *_ in c.execute_command("CLUSTER", "SLOTS"):
-                        if int(owner[1]) not in alive_ports:
-                            return False
-                        served += int(hi) - int(lo) + 1
-                    if served != CLUSTER_SLOTS:
-                        return False
-            return True
-
-        try:
-            wait_until(ok, timeout=self._remaining(deadline), what="cluster_state:ok on every node")
-        except TimeoutError as exc:
-            raise StartupTimeout(str(exc)) from None
-
-    # -------------------------------------------------------------- sentinel
-    def _start_sentinels(self, *, naive: bool, deadline: float) -> None:
-        topo = self.topology
-        primary = self.primary
-        ids = [secrets.token_hex(20) for _ in range(topo.sentinels)]
-        sentinels = [
-            Node(
-                name=f"sentinel-{i + 1}",
-                role="sentinel",
-                server=self.server,
-                directory=self.workdir / f"sentinel-{i + 1}",
-                die_with_parent=not self.detached,
-                title=f'redislab sentinel "sentinel-{i + 1}" of lab "{self.name}"',
-            )
-            for i in range(topo.sentinels)
-        ]
-        from .ports import reserve_port
-
-        for s in sentinels:
-            s.port = reserve_port()
-            s._reserved = True
-        m = topo.master_name
-        for i, s in enumerate(sentinels):
-            conf: list[tuple[str, object]] = [
-                (f"sentinel monitor {m} {primary.host} {primary.port}", topo.quorum),
-            ]
-            conf += [(f"sentinel {k} {m}", v) for k, v in topo.sentinel_settings.items()]
-            conf.append((f"sentinel parallel-syncs {m}", 1))
-            if not naive:
-                conf.insert(0, ("sentinel myid", ids[i]))
-                conf += [(f"sentinel known-replica {m} {r.host}", r.port) for r in self.replicas]
-                conf += [
-                    (f"sentinel known-sentinel {m} {o.host} {o.port}", ids[j])
-                    for j, o in enumerate(sentinels)
-                    if j != i
-                ]
-            s.sections = [("sentinel", conf)]
-        self.nodes.extend(sentinels)
-        for s in sentinels:
-            self._roles[s.name] = "sentinel"
-        self._spawn_all(sentinels)
-        self._save_record()
-        self._wait_sentinels(deadline)
-
-    def _wait_sentinels(self, deadline: float) -> None:
-        topo = self.topology
-        alive_sentinels = [s for s in self.sentinels if s.alive]
-        want_replicas = sum(1 for n in self.data_nodes if n.alive) - 1
-
-        def ready() -> bool:
-            addr = None
-            for s in alive_sentinels:
-                with s.client(socket_timeout=1) as c:
-                    master = c.sentinel_master(topo.master_name)
-                    if int(master["num-other-sentinels"]) < len(alive_sentinels) - 1:
-                        return False
-                    if int(master["num-slaves"]) < want_replicas:
-                        return False
-                    flags = str(master.get("flags", ""))
-                    if "s_down" in flags or "o_down" in flags or "failover" in flags:
-                        return False
-                    here = (master["ip"], int(master["port"]))
-                    if addr is None:
-                        addr = here
-                    elif addr != here:
-                        return False
-                    c.execute_command("SENTINEL", "CKQUORUM", topo.master_name)
-            return True
-
-        try:
-            wait_until(ready, timeout=self._remaining(deadline), what="sentinels ready")
-        except TimeoutError as exc:
-            raise StartupTimeout(str(exc)) from None
 
     # ============================================================ accessors
     @property
@@ -618,15 +432,15 @@ class Lab:
         topo = self.topology
         while True:
             if topo.sentinels:
-                self._wait_sentinel_primary(deadline)
+                formation.wait_sentinel_primary(self, deadline)
             self._refresh_roles()
             if topo.cluster:
-                self._wait_cluster_ok(deadline)
+                formation.wait_cluster_ok(self, deadline)
                 self._refresh_roles()
             self._wait_replicas(deadline)
             if not topo.sentinels:
                 break
-            self._wait_sentinels(deadline)
+            formation.wait_sentinels(self, deadline)
             # A failover may have moved on meanwhile (a second election under load):
             # done only when the sentinels still name the primary we settled on.
             named = self.sentinels_primary_port()
@@ -647,32 +461,6 @@ class Lab:
                     addr = c.sentinel_get_master_addr_by_name(self.topology.master_name)
                 ports.add(int(addr[1]) if addr else None)
         return ports.pop() if len(ports) == 1 else None
-
-    def _wait_sentinel_primary(self, deadline: float) -> None:
-        m = self.topology.master_name
-        alive_data = [n for n in self.data_nodes if n.alive]
-
-        def settled() -> bool:
-            addrs = set()
-            for s in self.sentinels:
-                if not s.alive:
-                    continue
-                with s.client(socket_timeout=1) as c:
-                    addrs.add(tuple(c.sentinel_get_master_addr_by_name(m)))
-            if len(addrs) != 1:
-                return False
-            _host, port = addrs.pop()
-            primary = next((n for n in alive_data if n.port == int(port)), None)
-            if primary is None or primary.current_role() != "primary":
-                return False
-            return all(n.current_role() == "replica" for n in alive_data if n is not primary)
-
-        try:
-            wait_until(
-                settled, timeout=self._remaining(deadline), what="sentinels agreeing on a primary"
-            )
-        except TimeoutError as exc:
-            raise StartupTimeout(str(exc)) from None
 
     # ------------------------------------------------------------- add node
     def add_node(self, name: str | None = None) -> Node:
