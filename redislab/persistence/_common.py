@@ -1,0 +1,129 @@
+"""What every persistence module shares: errors, the live persistence config, test data.
+
+:func:`persistence_config` reads the directives a server runs with now;
+:func:`populate_mixed` and :func:`populate_hashes` write seeded datasets to persist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from ..errors import RedislabError
+from ..keys import key
+
+__all__ = [
+    "POPULATE_HASHES_LUA",
+    "PersistenceError",
+    "ToolError",
+    "persistence_config",
+    "populate_hashes",
+    "populate_mixed",
+]
+
+
+#: Creates ``ARGV[1]`` hashes of ``ARGV[2]`` fields each, named ``<ARGV[3]>:<i>``.
+#: KEYS: none (it makes its own key names: standalone servers only).
+#: ARGV[1]: number of hashes, ARGV[2]: fields per hash, ARGV[3]: key prefix.
+#: Returns the number of hashes written.
+POPULATE_HASHES_LUA = """
+local n, f, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local args = {}
+for j = 1, f do
+  args[2 * j - 1] = 'field:' .. j
+  args[2 * j] = 'value-' .. string.format('%04d', j)
+end
+for i = 0, n - 1 do
+  redis.call('HSET', prefix .. ':' .. i, unpack(args))
+end
+return n
+"""
+
+
+class PersistenceError(RedislabError):
+    """A save or rewrite failed, timed out, or a file is not what was expected."""
+
+
+class ToolError(RedislabError):
+    """``redis-check-aof`` / ``redis-check-rdb`` could not be run or said nothing usable."""
+
+
+# =============================================================== configuration
+def persistence_config(connection: redis.Redis) -> dict[str, str]:
+    """The persistence directives the server runs with now (``CONFIG GET``).
+
+    Keys: ``save``, ``appendonly``, ``appendfsync``, ``aof-use-rdb-preamble``,
+    ``aof-load-truncated``, ``dir``, ``dbfilename``, ``appendfilename`` and
+    ``appenddirname`` (empty on servers older than 7.0).
+    """
+    names = (
+        "save",
+        "appendonly",
+        "appendfsync",
+        "aof-use-rdb-preamble",
+        "aof-load-truncated",
+        "dir",
+        "dbfilename",
+        "appendfilename",
+        "appenddirname",
+    )
+    out: dict[str, str] = {}
+    for name in names:
+        got = connection.config_get(name)
+        value = got.get(name, "")
+        out[name] = value.decode() if isinstance(value, bytes) else str(value)
+    return out
+
+
+def _persistence_info(connection: redis.Redis) -> dict[str, Any]:
+    return dict(connection.info("persistence"))
+
+
+def populate_mixed(
+    connection: redis.Redis,
+    n: int,
+    *,
+    seed: int,
+    name: str = "data",
+    pipeline: redis.client.Pipeline | None = None,
+) -> int:
+    """Write ``n`` keys of mixed types (strings, hashes, lists, sets, sorted sets), seeded.
+
+    With ``pipeline`` the commands are queued on it and not executed. Returns ``n``.
+    """
+    import random
+
+    rng = random.Random(seed)
+    pipe = pipeline if pipeline is not None else connection.pipeline(transaction=False)
+    for i in range(n):
+        k = key("persistence", name, i)
+        kind = i % 5
+        if kind == 0:
+            pipe.set(k, f"{rng.random():.12f}")
+        elif kind == 1:
+            pipe.hset(k, mapping={f"f{j}": rng.randint(0, 10**6) for j in range(rng.randint(1, 6))})
+        elif kind == 2:
+            pipe.rpush(k, *[rng.randint(0, 999) for _ in range(rng.randint(1, 8))])
+        elif kind == 3:
+            pipe.sadd(k, *{f"m{rng.randint(0, 50)}" for _ in range(rng.randint(1, 8))})
+        else:
+            pipe.zadd(k, {f"p{j}": rng.random() for j in range(rng.randint(1, 6))})
+        if pipeline is None and i % 1000 == 999:
+            pipe.execute()
+    if pipeline is None:
+        pipe.execute()
+    return n
+
+
+def populate_hashes(
+    connection: redis.Redis, n: int, *, fields: int = 50, name: str = "hash"
+) -> int:
+    """Create ``n`` small hashes of ``fields`` fields each, server-side (one Lua call).
+
+    Small hashes are stored in the compact listpack encoding, which an RDB file keeps
+    as one blob per key while an AOF rebuilds them field by field. Keys are
+    ``redislab:persistence:<name>:<i>``. Returns ``n``.
+    """
+    script = connection.register_script(POPULATE_HASHES_LUA)
+    return int(script(keys=[], args=[n, fields, key("persistence", name)], client=connection))

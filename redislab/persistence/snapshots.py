@@ -1,0 +1,188 @@
+"""RDB snapshots: save points, ``BGSAVE`` waits, the snapshot file, fork cost.
+
+:func:`bgsave` runs a background save and waits for it (:func:`wait_for_bgsave`);
+:func:`fork_cost` measures ``latest_fork_usec`` and :func:`ping_latencies_during`
+shows who waits while a blocking ``SAVE`` runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import redis
+
+from ..measure import wait_until
+from ._common import (
+    PersistenceError,
+    _persistence_info,
+    persistence_config,
+)
+
+__all__ = [
+    "bgsave",
+    "fork_cost",
+    "parse_save_points",
+    "persistence_label",
+    "ping_latencies_during",
+    "save_point_due",
+    "snapshot_path",
+    "wait_for_bgsave",
+]
+
+
+def persistence_label(config: dict[str, str]) -> str:
+    """The lab preset name a live configuration matches (``none``, ``rdb``, ``aof-<fsync>``,
+    ``hybrid``), from :func:`persistence_config`."""
+    aof = config.get("appendonly") == "yes"
+    snapshots = bool(parse_save_points(config.get("save", "")))
+    if not aof:
+        return "rdb" if snapshots else "none"
+    if config.get("aof-use-rdb-preamble") == "yes" and snapshots:
+        return "hybrid"
+    return f"aof-{config.get('appendfsync', 'everysec')}"
+
+
+def parse_save_points(text: str) -> list[tuple[int, int]]:
+    """``"3600 1 300 100"`` -> ``[(3600, 1), (300, 100)]`` (an empty string: no snapshots)."""
+    parts = text.replace('"', "").split()
+    if len(parts) % 2:
+        raise ValueError(f"save points come in <seconds> <changes> pairs: {text!r}")
+    return [(int(parts[i]), int(parts[i + 1])) for i in range(0, len(parts), 2)]
+
+
+def save_point_due(points: Sequence[tuple[int, int]], elapsed: float, changes: int) -> bool:
+    """True if a save point fires: *more* than ``seconds`` elapsed and at least ``changes``.
+
+    The server checks this in ``serverCron`` (``hz`` times a second) with
+    ``now - lastsave > seconds && dirty >= changes``, in whole seconds.
+    """
+    return any(elapsed > seconds and changes >= needed for seconds, needed in points)
+
+
+# ======================================================== waiting for children
+def wait_for_bgsave(
+    connection: redis.Redis, *, after: int | None = None, timeout: float = 60.0
+) -> dict[str, Any]:
+    """Wait until no RDB child runs (and, with ``after``, until ``rdb_saves`` passed it).
+
+    Returns ``INFO persistence``; raises :class:`PersistenceError` if the last
+    background save failed or ``timeout`` passed.
+    """
+    info: dict[str, Any] = {}
+
+    def done() -> bool:
+        nonlocal info
+        info = _persistence_info(connection)
+        if info.get("rdb_bgsave_in_progress"):
+            return False
+        return after is None or int(info.get("rdb_saves", after + 1)) > after
+
+    try:
+        wait_until(done, timeout=timeout, interval=0.005, what="BGSAVE to finish")
+    except TimeoutError as exc:
+        raise PersistenceError(str(exc)) from None
+    if info.get("rdb_last_bgsave_status") != "ok":
+        raise PersistenceError(f"the last BGSAVE failed: rdb_last_bgsave_status={info!r}")
+    return info
+
+
+def bgsave(connection: redis.Redis, *, timeout: float = 60.0) -> dict[str, float]:
+    """Run ``BGSAVE`` and wait for the snapshot to be on disk.
+
+    A save already running is waited for first (its snapshot may be older than now);
+    during an AOF rewrite the save is scheduled (``BGSAVE SCHEDULE``).
+
+    Returns ``{"seconds": wall time, "fork_usec": latest_fork_usec,
+    "reply_seconds": how long the BGSAVE call itself took}``.
+    """
+    t0 = time.perf_counter()
+    before = _persistence_info(connection)
+    if before.get("rdb_bgsave_in_progress"):
+        before = wait_for_bgsave(connection, timeout=timeout)
+    saves = int(before.get("rdb_saves", 0))
+    t_call = time.perf_counter()
+    try:
+        connection.bgsave()
+    except redis.ResponseError as exc:
+        text = str(exc).lower()
+        if "in progress" in text and "aof" not in text:
+            wait_for_bgsave(connection, timeout=timeout)
+            saves = int(_persistence_info(connection).get("rdb_saves", 0))
+            connection.bgsave()
+        elif "another child" in text or "aof" in text:
+            connection.execute_command("BGSAVE", "SCHEDULE")
+        else:
+            raise
+    reply = time.perf_counter() - t_call
+    wait_for_bgsave(connection, after=saves, timeout=timeout)
+    fork = int(connection.info("stats").get("latest_fork_usec", 0))
+    return {"seconds": time.perf_counter() - t0, "fork_usec": float(fork), "reply_seconds": reply}
+
+
+# ================================================================= files on disk
+def snapshot_path(connection: redis.Redis) -> Path:
+    """Where the server writes its RDB snapshot (``dir`` / ``dbfilename``)."""
+    cfg = persistence_config(connection)
+    return Path(cfg["dir"]) / cfg["dbfilename"]
+
+
+# ================================================================ write costs
+def ping_latencies_during(
+    fn: Callable[[], Any], probe: redis.Redis, *, interval: float = 0.001
+) -> tuple[np.ndarray, float]:
+    """Run ``fn`` in a thread and PING through ``probe`` until it returns.
+
+    Returns the PING latencies (s) and how long ``fn`` took (s): a PING that
+    arrives while the server runs a blocking ``SAVE`` waits for it. Re-raises an
+    exception from ``fn``.
+    """
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        t0 = time.perf_counter()
+        try:
+            fn()
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+        box["seconds"] = time.perf_counter() - t0
+
+    thread = threading.Thread(target=run, daemon=True)
+    latencies = []
+    thread.start()
+    while thread.is_alive():
+        t0 = time.perf_counter()
+        probe.ping()
+        latencies.append(time.perf_counter() - t0)
+        time.sleep(interval)
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return np.asarray(latencies), float(box["seconds"])
+
+
+def fork_cost(connection: redis.Redis, *, repeats: int = 3) -> dict[str, float]:
+    """BGSAVE ``repeats`` times; median ``latest_fork_usec``, memory and snapshot size.
+
+    Returns ``fork_usec`` (median), ``fork_usec_min``, ``used_memory``, ``rss``,
+    ``rdb_bytes``, ``keys`` and ``bgsave_s`` (median wall time of one BGSAVE).
+    """
+    forks, walls = [], []
+    for _ in range(repeats):
+        res = bgsave(connection)
+        forks.append(res["fork_usec"])
+        walls.append(res["seconds"])
+    mem = connection.info("memory")
+    return {
+        "keys": float(connection.dbsize()),
+        "used_memory": float(mem["used_memory"]),
+        "rss": float(mem["used_memory_rss"]),
+        "rdb_bytes": float(snapshot_path(connection).stat().st_size),
+        "fork_usec": float(np.median(forks)),
+        "fork_usec_min": float(min(forks)),
+        "bgsave_s": float(np.median(walls)),
+    }
