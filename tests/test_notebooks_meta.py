@@ -1,0 +1,24 @@
+"""Every notebook keeps the house rules: stripped, parameters first, asserts, sources, cleanup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_house_rules(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert all(not c.outputs and c.execution_count is None for c in code), "strip outputs"
+    first = code[0]
+    assert "parameters" in first.metadata.get("tags", []) and "SEED" in first.source
+    assert sum("assert " in c.source for c in code) >= 3, "claims must be asserted"
+    assert "redis.io" in markdown or "redis.conf" in markdown, "claims must cite a source"
+    assert ".stop()" in code[-1].source, "the last cell stops the labs"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
