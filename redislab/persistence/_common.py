@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import redis
 
 from ..errors import RedislabError
 from ..keys import key
+from ..measure import wait_until
 
 __all__ = [
     "POPULATE_HASHES_LUA",
@@ -78,6 +80,35 @@ def persistence_config(connection: redis.Redis) -> dict[str, str]:
 
 def _persistence_info(connection: redis.Redis) -> dict[str, Any]:
     return dict(connection.info("persistence"))
+
+
+def _wait_persistence(
+    connection: redis.Redis,
+    finished: Callable[[dict[str, Any]], bool],
+    *,
+    timeout: float,
+    what: str,
+    status_field: str,
+) -> dict[str, Any]:
+    """Poll ``INFO persistence`` until ``finished(info)``; then require ``status_field`` ok.
+
+    Returns the last ``INFO persistence``; raises :class:`PersistenceError` on a timeout
+    or a failed background job.
+    """
+    info: dict[str, Any] = {}
+
+    def done() -> bool:
+        nonlocal info
+        info = _persistence_info(connection)
+        return finished(info)
+
+    try:
+        wait_until(done, timeout=timeout, interval=0.005, what=what)
+    except TimeoutError as exc:
+        raise PersistenceError(str(exc)) from None
+    if info.get(status_field) != "ok":
+        raise PersistenceError(f"{what}: {status_field}={info.get(status_field)!r} ({info!r})")
+    return info
 
 
 def populate_mixed(

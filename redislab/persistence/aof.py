@@ -19,10 +19,11 @@ import numpy as np
 import redis
 
 from ..keys import key
-from ..measure import time_calls, wait_until
+from ..measure import time_calls
 from ._common import (
     PersistenceError,
     _persistence_info,
+    _wait_persistence,
     persistence_config,
 )
 
@@ -62,11 +63,8 @@ def wait_for_aof_rewrite(
     Also waits for the old (history) AOF files to be deleted, so that
     :func:`live_aof_layout` shows the new layout. Returns ``INFO persistence``.
     """
-    info: dict[str, Any] = {}
 
-    def done() -> bool:
-        nonlocal info
-        info = _persistence_info(connection)
+    def finished(info: dict[str, Any]) -> bool:
         if info.get("aof_rewrite_in_progress") or info.get("aof_rewrite_scheduled"):
             return False
         if after is not None and int(info.get("aof_rewrites", after + 1)) <= after:
@@ -74,13 +72,13 @@ def wait_for_aof_rewrite(
         layout = live_aof_layout(connection)
         return layout is None or not layout.history
 
-    try:
-        wait_until(done, timeout=timeout, interval=0.005, what="BGREWRITEAOF to finish")
-    except TimeoutError as exc:
-        raise PersistenceError(str(exc)) from None
-    if info.get("aof_last_bgrewrite_status") != "ok":
-        raise PersistenceError(f"the last AOF rewrite failed: {info!r}")
-    return info
+    return _wait_persistence(
+        connection,
+        finished,
+        timeout=timeout,
+        what="BGREWRITEAOF to finish",
+        status_field="aof_last_bgrewrite_status",
+    )
 
 
 def bgrewriteaof(connection: redis.Redis, *, timeout: float = 60.0) -> dict[str, float]:

@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 import redis
 
-from ..measure import wait_until
 from ._common import (
-    PersistenceError,
     _persistence_info,
+    _wait_persistence,
     persistence_config,
 )
 
@@ -73,22 +72,19 @@ def wait_for_bgsave(
     Returns ``INFO persistence``; raises :class:`PersistenceError` if the last
     background save failed or ``timeout`` passed.
     """
-    info: dict[str, Any] = {}
 
-    def done() -> bool:
-        nonlocal info
-        info = _persistence_info(connection)
+    def finished(info: dict[str, Any]) -> bool:
         if info.get("rdb_bgsave_in_progress"):
             return False
         return after is None or int(info.get("rdb_saves", after + 1)) > after
 
-    try:
-        wait_until(done, timeout=timeout, interval=0.005, what="BGSAVE to finish")
-    except TimeoutError as exc:
-        raise PersistenceError(str(exc)) from None
-    if info.get("rdb_last_bgsave_status") != "ok":
-        raise PersistenceError(f"the last BGSAVE failed: rdb_last_bgsave_status={info!r}")
-    return info
+    return _wait_persistence(
+        connection,
+        finished,
+        timeout=timeout,
+        what="BGSAVE to finish",
+        status_field="rdb_last_bgsave_status",
+    )
 
 
 def bgsave(connection: redis.Redis, *, timeout: float = 60.0) -> dict[str, float]:
