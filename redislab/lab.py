@@ -155,8 +155,9 @@ class Lab:
             owned=True,
             detached=detach,
         )
-        with _live_lock:
-            _live_labs.add(lab)
+        if not detach:  # a detached lab outlives this process: never stop it at exit
+            with _live_lock:
+                _live_labs.add(lab)
         try:
             lab._save_record()
             lab._bring_up(bootstrap=bootstrap, timeout=timeout)

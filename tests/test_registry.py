@@ -79,6 +79,30 @@ def test_stale_lab_is_cleaned_at_next_start(isolated_home):
     assert not (labs_dir() / "stale-one").exists()
 
 
+def test_detached_lab_survives_its_starter_even_while_still_referenced(isolated_home):
+    # Regression (CI, 2026-11-26): the exit handler that stops a process's labs also
+    # stopped a detached one whenever the Lab object was still alive at exit (a
+    # reference cycle not yet collected; here a module global makes it certain).
+    child = _run_child(
+        """
+        from redislab import Lab
+        lab = Lab.start("standalone", detach=True, name="outlives-me")
+        print(lab.primary.pid, flush=True)
+        """,
+        env={"REDISLAB_HOME": str(isolated_home)},
+    )
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    pid = int(out.split()[0])
+    lab = Lab.attach("outlives-me")
+    try:
+        assert lab.primary.pid == pid and lab.primary.alive
+        assert lab.client().ping()
+    finally:
+        lab.stop(force=True)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+
+
 def test_detached_lab_attach_and_down(isolated_home):
     env = {"REDISLAB_HOME": str(isolated_home)}
     up = subprocess.run(
