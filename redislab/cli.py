@@ -184,6 +184,27 @@ def cmd_compose(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_certs(args: argparse.Namespace) -> int:
+    from .tls import make_tls_files
+
+    directory = Path(args.directory)
+    existing = [n for n in ("ca.crt", "server.key") if (directory / n).exists()]
+    if existing and not args.force:
+        print(f"{directory} already holds {', '.join(existing)}; --force replaces them")
+        return 1
+    files = make_tls_files(directory, valid_days=args.days)
+    print(
+        f"wrote a CA, a server and a client certificate (SAN localhost, 127.0.0.1) to {directory}:"
+    )
+    for field in ("ca_cert", "server_cert", "server_key", "client_cert", "client_key"):
+        print(f"  {getattr(files, field)}")
+    print(
+        f"\nconnect:  redis-cli --tls --cacert {directory}/ca.crt --cert {directory}/client.crt "
+        f"--key {directory}/client.key -p 6400 --user admin --askpass"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="redislab", description="Real Redis topologies, one command.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -211,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", default="-")
     s.add_argument("--check", action="store_true", help="exit 1 if OUTPUT differs")
     s.set_defaults(func=cmd_compose)
+    s = sub.add_parser("certs", help="write a CA, server and client certificate (for compose)")
+    s.add_argument("directory", nargs="?", default="tls")
+    s.add_argument("--force", action="store_true", help="replace certificates already there")
+    s.add_argument("--days", type=int, default=365, help="validity (default 365)")
+    s.set_defaults(func=cmd_certs)
     return p
 
 

@@ -21,7 +21,7 @@ import yaml
 from .config import PERSISTENCE
 from .topology import TOPOLOGIES, Topology
 
-__all__ = ["BASE_PORTS", "IMAGE", "compose_services", "render_compose"]
+__all__ = ["BASE_PORTS", "IMAGE", "TLS_DIR", "TLS_DIR_HOST", "compose_services", "render_compose"]
 
 #: Pinned Redis 8 image (TLS-enabled build, redis-cli inside).
 IMAGE = "redis:8.2.3"
@@ -47,15 +47,29 @@ HEADER = """\
 #   docker compose --profile sentinel up -d      # 6390-6392 data, 26390-26392 sentinels
 #   docker compose --profile cluster up -d       # 7000-7005, 3 primaries + 3 replicas
 #   docker compose --profile secure up -d        # 6400, ACL: default user off
-# The secure profile's admin password comes from REDISLAB_PASSWORD (set it!); TLS
-# needs certificates, which native labs generate (Lab.start("secure")).
+# The secure profile listens on TLS only and needs certificates in ./tls first:
+#   redislab certs tls && REDISLAB_PASSWORD=... docker compose --profile secure up -d
+# Its admin password comes from REDISLAB_PASSWORD (set it!).
 """
+
+#: Where the secure profile finds its certificates (``redislab certs tls`` writes them).
+TLS_DIR_HOST = "./tls"
+TLS_DIR = "/tls"
+TLS_ARGS = [
+    "--port", "0",
+    "--tls-cert-file", f"{TLS_DIR}/server.crt",
+    "--tls-key-file", f"{TLS_DIR}/server.key",
+    "--tls-ca-cert-file", f"{TLS_DIR}/ca.crt",
+    "--tls-auth-clients", "yes",
+]  # fmt: skip
+TLS_CLI = f"--tls --cacert {TLS_DIR}/ca.crt --cert {TLS_DIR}/client.crt --key {TLS_DIR}/client.key"
 
 
 def _server_args(port: int, topo: Topology, extra: list[str] | None = None) -> list[str]:
+    listen = [*TLS_ARGS, "--tls-port", str(port)] if topo.secure else ["--port", str(port)]
     args = [
         "redis-server",
-        "--port", str(port),
+        *listen,
         "--bind", "0.0.0.0",
         "--protected-mode", "no",
         "--dir", f"/data/{port}",
@@ -76,7 +90,13 @@ def _server_args(port: int, topo: Topology, extra: list[str] | None = None) -> l
 def _script(topo: Topology) -> str:
     base = BASE_PORTS[topo.name]
     ports = {spec.name: base + i for i, spec in enumerate(topo.nodes)}
-    lines = ["set -e", f"mkdir -p {' '.join(f'/data/{p}' for p in ports.values())}"]
+    lines = ["set -e"]
+    if topo.secure:
+        lines.append(
+            f"[ -f {TLS_DIR}/server.crt ] || {{ echo 'no certificates in {TLS_DIR_HOST}: "
+            f"run redislab certs tls first' >&2; exit 1; }}"
+        )
+    lines.append(f"mkdir -p {' '.join(f'/data/{p}' for p in ports.values())}")
     for spec in topo.nodes:
         port = ports[spec.name]
         extra: list[str] = []
@@ -130,7 +150,10 @@ def _healthcheck(topo: Topology) -> dict[str, Any]:
     if topo.cluster:
         test = f"redis-cli -p {base} cluster info | grep -q cluster_state:ok"
     elif topo.secure:
-        test = f'redis-cli -p {base} --user admin --pass "$${{REDISLAB_PASSWORD:-change-me}}" ping'
+        test = (
+            f"redis-cli {TLS_CLI} -p {base} --user admin "
+            f'--pass "$${{REDISLAB_PASSWORD:-change-me}}" ping | grep -q PONG'
+        )
     else:
         test = f"redis-cli -p {base} ping | grep -q PONG"
     return {"test": ["CMD-SHELL", test], "interval": "1s", "timeout": "3s", "retries": 30}
@@ -157,6 +180,7 @@ def compose_services() -> dict[str, dict[str, Any]]:
         }
         if topo.secure:
             svc["environment"] = {"REDISLAB_PASSWORD": "${REDISLAB_PASSWORD:-change-me}"}
+            svc["volumes"] = [f"{TLS_DIR_HOST}:{TLS_DIR}:ro"]
         services[name] = svc
     return services
 

@@ -68,6 +68,7 @@ def _issue(
     *,
     usage: x509.ObjectIdentifier,
     san: bool,
+    valid_days: int,
 ) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     builder = (
@@ -77,7 +78,7 @@ def _issue(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=30))
+        .not_valid_after(now + dt.timedelta(days=valid_days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     )
@@ -91,7 +92,7 @@ def _issue(
     return builder.sign(ca_key, hashes.SHA256())
 
 
-def make_tls_files(directory: Path) -> TLSFiles:
+def make_tls_files(directory: Path, *, valid_days: int = 30) -> TLSFiles:
     """Create a CA and a server and a client certificate under ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
@@ -104,7 +105,7 @@ def make_tls_files(directory: Path) -> TLSFiles:
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=30))
+        .not_valid_after(now + dt.timedelta(days=valid_days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -134,7 +135,13 @@ def make_tls_files(directory: Path) -> TLSFiles:
     server_key = ec.generate_private_key(ec.SECP256R1())
     client_key = ec.generate_private_key(ec.SECP256R1())
     server_cert = _issue(
-        "localhost", server_key, ca_key, ca_name, usage=ExtendedKeyUsageOID.SERVER_AUTH, san=True
+        "localhost",
+        server_key,
+        ca_key,
+        ca_name,
+        usage=ExtendedKeyUsageOID.SERVER_AUTH,
+        san=True,
+        valid_days=valid_days,
     )
     client_cert = _issue(
         "redislab client",
@@ -143,6 +150,7 @@ def make_tls_files(directory: Path) -> TLSFiles:
         ca_name,
         usage=ExtendedKeyUsageOID.CLIENT_AUTH,
         san=False,
+        valid_days=valid_days,
     )
     files.server_cert.write_bytes(server_cert.public_bytes(pem))
     files.client_cert.write_bytes(client_cert.public_bytes(pem))

@@ -51,3 +51,25 @@ def test_status_and_logs_with_nothing_running(isolated_home):
 
 def test_down_all_with_nothing_running(isolated_home):
     assert run("down", "--all", env={"REDISLAB_HOME": str(isolated_home)}).returncode == 0
+
+
+def test_certs_writes_a_chain_that_verifies_and_never_overwrites(tmp_path):
+    from cryptography import x509
+
+    res = run("certs", str(tmp_path / "tls"), "--days", "10")
+    assert res.returncode == 0, res.stderr
+    d = tmp_path / "tls"
+    ca = x509.load_pem_x509_certificate((d / "ca.crt").read_bytes())
+    server = x509.load_pem_x509_certificate((d / "server.crt").read_bytes())
+    server.verify_directly_issued_by(ca)
+    san = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in san.get_values_for_type(x509.DNSName)
+    lifetime = server.not_valid_after_utc - server.not_valid_before_utc
+    assert 10 <= lifetime.days <= 11
+    assert (d / "server.key").stat().st_mode & 0o777 == 0o600
+    before = (d / "ca.crt").read_bytes()
+    again = run("certs", str(d))
+    assert again.returncode == 1 and "--force" in again.stdout
+    assert (d / "ca.crt").read_bytes() == before
+    assert run("certs", str(d), "--force").returncode == 0
+    assert (d / "ca.crt").read_bytes() != before

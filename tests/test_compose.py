@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
-from redislab.compose import BASE_PORTS, IMAGE, compose_services, render_compose
+from redislab.compose import (
+    BASE_PORTS,
+    IMAGE,
+    SENTINEL_PORT_OFFSET,
+    TLS_DIR,
+    TLS_DIR_HOST,
+    compose_services,
+    render_compose,
+)
+from redislab.measure import wait_until
+from redislab.registry import lab_server_pids
+from redislab.tls import TLSFiles
 from redislab.topology import TOPOLOGIES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,3 +88,127 @@ def test_cli_check_mode():
         capture_output=True, text=True,
     )  # fmt: skip
     assert res.returncode == 0 and "up to date" in res.stdout
+
+
+# ---------------------------------------------------------------------------
+# No Docker engine here, but each service is a plain `sh` script around
+# redis-server, redis-sentinel and redis-cli: run it natively (paths moved to a
+# temporary directory, loopback instead of 0.0.0.0) and check the topology it
+# builds with the service's own healthcheck and with redis-py.
+
+NATIVE_TOOLS = ("redis-server", "redis-cli", "redis-sentinel")
+PASSWORD = "compose-test-pw"
+
+
+def _native(text: str, tmp: Path) -> str:
+    return (
+        text.replace("$$", "$")
+        .replace("/data/", f"{tmp}/data/")
+        .replace(f"{TLS_DIR}/", f"{tmp}/tls/")
+        .replace("bind 0.0.0.0", "bind 127.0.0.1")
+    )
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Redis does: TIME_WAIT is free
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _check_topology(name: str, tmp: Path) -> None:
+    import redis
+
+    base = BASE_PORTS[name]
+    if name == "standalone":
+        r = redis.Redis(port=base)
+        assert r.set("k", "v") and r.get("k") == b"v"
+    elif name == "replicated":
+        r = redis.Redis(port=base)
+        wait_until(lambda: r.info("replication")["connected_slaves"] == 2, timeout=10)
+        r.set("k", "v")
+        assert r.wait(2, 2000) == 2
+        assert all(redis.Redis(port=base + i).get("k") == b"v" for i in (1, 2))
+    elif name == "sentinel":
+        s = redis.Redis(port=base + SENTINEL_PORT_OFFSET, decode_responses=True)
+
+        def aware() -> bool:
+            m = s.sentinel_master("mymaster")
+            return m["num-other-sentinels"] == 2 and m["num-slaves"] == 2
+
+        wait_until(aware, timeout=15, what="sentinels aware of each other and the replicas")
+        assert s.sentinel_get_master_addr_by_name("mymaster") == ("127.0.0.1", base)
+    elif name == "cluster":
+        nodes = [redis.Redis(port=base + i) for i in range(6)]
+        wait_until(
+            lambda: all(n.cluster("info")["cluster_state"] == "ok" for n in nodes), timeout=15
+        )
+        roles = sorted(n.info("replication")["role"] for n in nodes)
+        assert roles == ["master"] * 3 + ["slave"] * 3
+        rc = redis.RedisCluster(host="127.0.0.1", port=base)
+        try:
+            for i in range(100):
+                rc.set(f"key:{i}", i)
+            assert [int(rc.get(f"key:{i}")) for i in range(100)] == list(range(100))
+        finally:
+            rc.close()
+    elif name == "secure":
+        tls = TLSFiles(*(tmp / "tls" / f for f in ("ca.crt", "server.crt", "server.key",
+                                                    "client.crt", "client.key")))  # fmt: skip
+        with pytest.raises(redis.ConnectionError):  # no plain-text port
+            redis.Redis(port=base, socket_timeout=2).ping()
+        anonymous = redis.Redis(port=base, **tls.client_kwargs())  # type: ignore[arg-type]
+        with pytest.raises(redis.AuthenticationError):  # the default user is off
+            anonymous.ping()
+        admin = redis.Redis(port=base, username="admin", password=PASSWORD, **tls.client_kwargs())  # type: ignore[arg-type]
+        assert admin.ping() and admin.acl_whoami() == "admin"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(BASE_PORTS))
+def test_service_script_builds_its_topology_natively(name: str, tmp_path: Path) -> None:
+    missing = [t for t in NATIVE_TOOLS if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not on PATH (apt-get install redis-server ...)")
+    svc = compose_services()[name]
+    ports = [int(p.split(":")[1]) for p in svc["ports"]]
+    taken = [p for p in ports if not _port_free(p)]
+    if taken:
+        pytest.skip(f"ports {taken} are in use here")
+    if svc.get("volumes"):
+        assert svc["volumes"] == [f"{TLS_DIR_HOST}:{TLS_DIR}:ro"]
+    script = "\n".join(
+        line for line in _native(svc["command"][0], tmp_path).splitlines()
+        if not line.startswith("exec tail")
+    )  # fmt: skip
+    env = {**os.environ, "REDISLAB_PASSWORD": PASSWORD}
+    try:
+        if name == "secure":  # without certificates the service refuses to start, saying why
+            res = subprocess.run(["sh", "-c", script], cwd=tmp_path, env=env,
+                                 capture_output=True, text=True, timeout=30)  # fmt: skip
+            assert res.returncode == 1 and "redislab certs tls" in res.stderr
+            cli = subprocess.run([sys.executable, "-m", "redislab", "certs", str(tmp_path / "tls")],
+                                 capture_output=True, text=True)  # fmt: skip
+            assert cli.returncode == 0, cli.stderr
+        res = subprocess.run(["sh", "-c", script], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert f"redislab topology {name} is up" in res.stdout
+        health = _native(svc["healthcheck"]["test"][1], tmp_path)
+
+        def healthy() -> bool:
+            probe = subprocess.run(["sh", "-c", health], env=env, capture_output=True, timeout=10)
+            return probe.returncode == 0
+
+        wait_until(healthy, timeout=30, what=f"the {name} service's healthcheck")
+        _check_topology(name, tmp_path)
+    finally:
+        procs = [psutil.Process(p) for p in lab_server_pids(under=tmp_path)]
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        psutil.wait_procs(procs, timeout=5)
+    assert not lab_server_pids(under=tmp_path)
