@@ -38,6 +38,7 @@ from .errors import RedislabError
 from .features import has_command
 from .hashing import SLOTS, key_slot, tag_for_slot
 from .keys import key
+from .measure import progress as progress_bar
 
 if TYPE_CHECKING:
     import matplotlib.axes
@@ -416,21 +417,26 @@ def migrate_slots(
     others: Sequence[redis.Redis] = (),
     chunk: int = 64,
     batch: int = 100,
+    progress: bool = False,
 ) -> MigrationReport:
     """Move ``slots`` (and their keys) from ``source`` to ``target`` while the cluster serves.
 
     Slots go in chunks of ``chunk``: begin (pipelined), move each slot's keys,
     end (pipelined). ``others`` are the remaining primaries, told the new owner.
+    ``progress`` shows a bar over the slots.
     """
     t0 = time.perf_counter()
     keys = 0
     slots = list(slots)
-    for i in range(0, len(slots), chunk):
-        part = slots[i : i + chunk]
-        begin_slot_migration(source, target, part)
-        for s in part:
-            keys += move_slot_keys(source, target, s, batch=batch)
-        end_slot_migration(source, target, part, others=others)
+    desc = f"slots {_address(source)} -> {_address(target)}"
+    with progress_bar(total=len(slots), desc=desc, enabled=progress) as bar:
+        for i in range(0, len(slots), chunk):
+            part = slots[i : i + chunk]
+            begin_slot_migration(source, target, part)
+            for s in part:
+                keys += move_slot_keys(source, target, s, batch=batch)
+            end_slot_migration(source, target, part, others=others)
+            bar.update(len(part))
     return MigrationReport(len(slots), keys, time.perf_counter() - t0)
 
 
@@ -581,6 +587,7 @@ def rebalance(
     chunk: int = 256,
     batch: int = 100,
     timeout: float = 10.0,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Even out slots across ``primaries`` (connections to every primary, new ones included).
 
@@ -593,6 +600,7 @@ def rebalance(
             server has it). Valkey 8+ makes every ``SETSLOT`` wait for the replicas
             (~5-10 ms each here), so a legacy rebalance of thousands of slots takes
             minutes there; the atomic path takes well under a second.
+        progress: a bar over the slots of each legacy move.
 
     Returns:
         One row per move: source, target, slots, keys (legacy only), seconds, method.
@@ -632,8 +640,9 @@ def rebalance(
                 keys: int | None = None
             else:
                 rep = migrate_slots(
-                    by_addr[donor], by_addr[taker], slots, others=others, chunk=chunk, batch=batch
-                )
+                    by_addr[donor], by_addr[taker], slots, others=others, chunk=chunk,
+                    batch=batch, progress=progress,
+                )  # fmt: skip
                 secs, keys = rep.seconds, rep.keys
             moves.append(
                 {"source": donor, "target": taker, "slots": len(slots), "keys": keys,

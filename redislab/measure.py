@@ -13,7 +13,36 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Stopwatch", "percentile", "summarize", "time_calls", "wait_until", "wire_cost"]
+__all__ = [
+    "Stopwatch",
+    "percentile",
+    "progress",
+    "summarize",
+    "time_calls",
+    "wait_until",
+    "wire_cost",
+]
+
+
+def progress(
+    iterable: Iterable[Any] | None = None,
+    *,
+    total: int | None = None,
+    desc: str | None = None,
+    enabled: bool = True,
+) -> Any:
+    """A progress bar for long work: a widget in Jupyter, text on a terminal (``tqdm.auto``).
+
+    With ``enabled=False`` it prints nothing and ``update`` does nothing, so library
+    functions can take a ``progress`` flag and call ``update`` unconditionally.
+    ``REDISLAB_PROGRESS=0`` turns every bar off (CI logs).
+    """
+    import os
+
+    from tqdm.auto import tqdm
+
+    off = not enabled or os.environ.get("REDISLAB_PROGRESS", "1") == "0"
+    return tqdm(iterable, total=total, desc=desc, disable=off, leave=True)
 
 
 @dataclass

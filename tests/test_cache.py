@@ -320,16 +320,17 @@ def test_write_behind_with_aof_always_survives_a_kill(lab_factory, tmp_path) -> 
 
 # -------------------------------------------------------------- refresh-ahead
 def test_refresh_ahead_reloads_before_expiry(r, db) -> None:
-    ra = RefreshAhead(r, db.get, name="ra", ttl=0.6, refresh_when=0.5, jitter=0)
+    # seconds-scale times, so a stalled machine cannot turn a hit into a miss
+    ra = RefreshAhead(r, db.get, name="ra", ttl=2.0, refresh_when=0.5, jitter=0)
     try:
         ra.get(1)  # miss
         ra.get(1)  # hit, far from expiry: nothing to do
         assert ra.stats.refreshes == 0
-        time.sleep(0.4)  # 0.2 s left < 0.3 s threshold
+        time.sleep(1.3)  # 0.7 s left < 1.0 s threshold
         ra.get(1)  # hit, schedules a background reload
         wait_until(lambda: ra.stats.refreshes == 1, timeout=5, what="background refresh")
-        assert r.pttl(ra.key(1)) > 400  # the TTL started over
-        time.sleep(0.3)  # past the original expiry
+        assert r.pttl(ra.key(1)) > 1300  # the TTL started over
+        time.sleep(0.8)  # past the original expiry
         ra.get(1)
         assert ra.stats.misses == 1  # only the very first read missed
     finally:

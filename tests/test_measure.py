@@ -48,3 +48,21 @@ def test_key_names():
     assert key("cache", "user", 42) == "redislab:cache:user:42"
     with pytest.raises(ValueError):
         key("", "x")
+
+
+def test_progress_counts_and_can_be_silenced(monkeypatch, capsys):
+    from redislab.measure import progress
+
+    with progress(total=3, desc="work", enabled=False) as bar:
+        assert bar.disable  # (tqdm marks every bar disabled once closed: test inside)
+        for _ in range(3):
+            bar.update(1)
+    assert capsys.readouterr().err == ""
+    assert list(progress(range(4), desc="items", enabled=False)) == [0, 1, 2, 3]
+    with progress(total=2, desc="shown") as bar:
+        assert not bar.disable
+        bar.update(2)
+    assert bar.n == 2 and "shown" in capsys.readouterr().err
+    monkeypatch.setenv("REDISLAB_PROGRESS", "0")
+    with progress(total=1, desc="ci") as bar:
+        assert bar.disable

@@ -28,7 +28,9 @@ Modules, each re-exported here (``from redislab import faults as F`` then ``F.<n
   :class:`FailoverRun`, :func:`plot_writes`;
 - ``replication``: offsets and lag, :func:`read_after_write`, :func:`staleness_by_size`,
   :func:`sync_replicas`, :func:`time_until_write_fails`;
-- ``sentinel``: :func:`sentinel_failover`, :func:`sentinel_split_brain` and their waits;
+- ``sentinel``: :func:`sentinel_failover`, :func:`sentinel_split_brain`, their waits,
+  :func:`sentinel_epoch` and :func:`single_failover` (repeat on a fresh lab when a second
+  failover followed the first);
 - ``cluster_failover``: :func:`cluster_failover`, :func:`wait_cluster_ok`.
 """
 
@@ -55,9 +57,11 @@ from .replication import (
     time_until_write_fails,
 )
 from .sentinel import (
+    sentinel_epoch,
     sentinel_failover,
     sentinel_primary,
     sentinel_split_brain,
+    single_failover,
     wait_sentinel_new_primary,
 )
 
@@ -75,9 +79,11 @@ __all__ = [
     "read_after_write",
     "replication_offsets",
     "sample_replication_lag",
+    "sentinel_epoch",
     "sentinel_failover",
     "sentinel_primary",
     "sentinel_split_brain",
+    "single_failover",
     "staleness_by_size",
     "sync_replicas",
     "time_until_write_fails",

@@ -20,6 +20,7 @@ import numpy as np
 import psutil
 
 from ..keys import key
+from ..measure import progress as progress_bar
 from ._common import (
     PersistenceError,
     persistence_config,
@@ -162,6 +163,7 @@ def measure_load_time(
     value_size: int = 32,
     repeats: int = 3,
     timeout: float = 60.0,
+    progress: bool = False,
 ) -> list[LoadSample]:
     """Time how long ``node`` takes to load datasets of ``sizes`` keys after a SIGKILL.
 
@@ -173,6 +175,7 @@ def measure_load_time(
     restarting. Interleaving spreads a busy moment of a shared machine over all
     sizes, and the median over the rounds discards the rounds it slowed down.
     The node is left running with the dataset of the last restart loaded.
+    ``progress`` shows a bar over the datasets made and the restarts.
     """
     client = node.client(socket_timeout=timeout)
     cfg = persistence_config(client)
@@ -185,6 +188,9 @@ def measure_load_time(
     nbytes: dict[int, int] = {}
     timings: dict[int, list[RestartTiming]] = {}
     loaded: dict[int, int] = {}
+    bar = progress_bar(
+        total=len(sizes) * (1 + repeats), desc=f"{node.name}: {mode} load times", enabled=progress
+    )
     try:
         for n in sizes:
             client.flushall()
@@ -194,6 +200,7 @@ def measure_load_time(
             else:
                 bgrewriteaof(client, timeout=timeout)
             nbytes[n] = _stash_files(cfg, mode, stash_root / str(n))
+            bar.update(1)
         client.close()
         order = list(sizes)
         for r in range(repeats):
@@ -206,10 +213,12 @@ def measure_load_time(
                         f"no load time in the log of {node.name}:\n{timing.log[-2000:]}"
                     )
                 timings.setdefault(n, []).append(timing)
+                bar.update(1)
                 if n not in loaded:
                     with node.client(socket_timeout=timeout) as check:
                         loaded[n] = int(check.dbsize())
     finally:
+        bar.close()
         shutil.rmtree(stash_root, ignore_errors=True)
     out = []
     for n in sizes:
@@ -309,6 +318,7 @@ def predict_load_time(
     tolerance: float = 0.5,
     max_rounds: int = 2,
     value_size: int = 32,
+    progress: bool = False,
 ) -> LoadPrediction:
     """Fit load time against keys on ``fit_sizes`` (Theil-Sen) and check it at ``target``.
 
@@ -323,7 +333,10 @@ def predict_load_time(
     rounds = 0
     while True:
         rounds += 1
-        for sample in measure_load_time(node, sizes, repeats=repeats, value_size=value_size):
+        samples_now = measure_load_time(
+            node, sizes, repeats=repeats, value_size=value_size, progress=progress
+        )
+        for sample in samples_now:
             loads[sample.n_keys].extend(sample.rounds_s)
             last[sample.n_keys] = sample
         medians = {n: float(np.median(loads[n])) for n in sizes}
