@@ -204,6 +204,12 @@ def wait_sentinels(lab: Lab, deadline: float) -> None:
                 flags = str(master.get("flags", ""))
                 if "s_down" in flags or "o_down" in flags or "failover" in flags:
                     return False
+                # After +switch-master a Sentinel's link to the new primary starts with a PING
+                # counted as outstanding (act_ping_time = now) while its reconnect may wait up
+                # to its 1 s PING period: until the first PONG, a down-after of 1 s can still
+                # see the new primary down and start a second failover. Ready only after it.
+                if int(master.get("last-ping-sent", 0)) != 0:
+                    return False
                 here = (master["ip"], int(master["port"]))
                 if addr is None:
                     addr = here

@@ -176,18 +176,19 @@ def test_min_replicas_to_write_refuses_writes_without_replicas(lab_factory) -> N
 def test_sentinel_failover_under_load(lab_factory) -> None:
     lab = lab_factory("sentinel")
     old = lab.primary
-    run = F.sentinel_failover(lab, rate=200, before=0.3, after=0.2)
+    run = F.single_failover(F.sentinel_failover, lab, rate=200, before=0.3, after=0.2)
+    assert run.details["failovers"] == 1
     named = run.interval("fault", "sentinel named")
     assert 1.0 < named < 10.0  # down-after-milliseconds 1000 < x < failover-timeout 10000
     # clients ask one Sentinel: they may reach the new primary before a majority names it
     assert run.interval("fault", "writes ok") < named + 1.0
     assert run.old_primary == old.name and run.new_primary != old.name
-    assert lab.primary.name == run.new_primary and not old.alive
+    if run.details["attempts"] == 1:  # else it ran on a fresh lab, stopped since
+        assert lab.primary.name == run.new_primary and not old.alive
     s = run.summary()
     assert list(s.index) == ["SET", "SET+WAIT 1"] and (s["failed_after_fault"] > 0).all()
     assert run.lost_count("SET+WAIT 1") == 0
     assert run.failures().sum() == s["failed"].sum()
-    assert run.details["failovers"] >= 1  # 1 unless a starved Sentinel started another
     F.plot_writes(run)
 
 
@@ -233,10 +234,12 @@ def test_single_failover_repeats_a_run_that_caused_two(lab_factory) -> None:
 def test_split_brain_loses_unprotected_writes_only(lab_factory) -> None:
     lab = lab_factory("sentinel")
     old = lab.primary
-    run = F.sentinel_split_brain(lab, split_s=1.0, rate=100)
+    run = F.single_failover(F.sentinel_split_brain, lab, split_s=1.0, rate=100)
+    assert run.details["failovers"] == 1
     ev = run.timeline.events
     assert ev["fault"] < ev["sentinel named"] <= ev["resumed"] < ev["demoted"]
-    assert old.alive and old.current_role() == "replica"  # resumed and demoted
+    if run.details["attempts"] == 1:  # else it ran on a fresh lab, stopped since
+        assert old.alive and old.current_role() == "replica"  # resumed and demoted
     assert run.lost_count("stale SET") >= 50  # ~100/s for the 1 s split
     assert run.lost_count("stale SET+WAIT 1") == 0 and run.lost_count("fresh SET") == 0
     assert run.details["min-replicas-to-write"] == 0

@@ -3,11 +3,15 @@ partition it until a replica is promoted (:func:`sentinel_split_brain`).
 
 Both record how many failovers the fault caused (``details["failovers"]``, the rise of
 the Sentinels' config epoch). It should be one. With the lab's short
-``down-after-milliseconds`` (1000, Sentinel's own PING period) a starved machine can
-make a second one follow: a Sentinel's fresh link to the new primary gets no PONG
-within 1 s, and that Sentinel reaches quorum at once (logged ``+sdown`` and ``+odown``
-in the same millisecond) and elects another replica. :func:`single_failover` repeats
-an experiment on a fresh lab until it caused exactly one failover.
+``down-after-milliseconds`` (1000, equal to Sentinel's PING and reconnect period) a
+second one can follow: on ``+switch-master`` a Sentinel resets its link to the new
+primary and counts a PING as outstanding from that instant, but reconnects only when
+its 1 s reconnect period allows; the first PONG came 0.87-0.9 s after the switch here,
+so a hiccup of ~0.1 s makes that Sentinel see the new primary down (``+sdown`` and
+``+odown`` logged in the same millisecond) and elect another replica.
+:func:`single_failover` repeats an experiment on a fresh lab until it caused exactly
+one failover; ``Lab.wait_ready()`` waits until every Sentinel has heard from the
+primary, which closes that window.
 """
 
 from __future__ import annotations
