@@ -68,12 +68,19 @@ def cmd_up(args: argparse.Namespace) -> int:
         if not _:
             raise RedislabError(f"--config takes KEY=VALUE, got {item!r}")
         config[key] = value
+    sentinel = {}
+    for item in args.sentinel or []:
+        key, _, value = item.partition("=")
+        if not _ or not value.isdigit():
+            raise RedislabError(f"--sentinel takes KEY=MILLISECONDS, got {item!r}")
+        sentinel[key] = int(value)
     lab = Lab.start(
         args.topology,
         server=args.server,
         persistence=args.persistence,
         name=args.name,
         config=config,
+        sentinel=sentinel or None,
         detach=True,
     )
     print(f"lab {lab.name} is up ({lab.topology.description}, {lab.server.label}, "
@@ -216,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--server", help="path or system|redis8|valkey")
     s.add_argument("--persistence", default="none")
     s.add_argument("--config", action="append", metavar="KEY=VALUE")
+    s.add_argument(
+        "--sentinel", action="append", metavar="KEY=MS",
+        help="Sentinel setting, e.g. down-after-milliseconds=1500",
+    )  # fmt: skip
     s.set_defaults(func=cmd_up)
     s = sub.add_parser("down", help="stop a lab (or --all)")
     s.add_argument("name", nargs="?")

@@ -168,7 +168,7 @@ def start_sentinels(lab: Lab, *, naive: bool, deadline: float) -> None:
         conf: list[tuple[str, object]] = [
             (f"sentinel monitor {m} {primary.host} {primary.port}", topo.quorum),
         ]
-        conf += [(f"sentinel {k} {m}", v) for k, v in topo.sentinel_settings.items()]
+        conf += [(f"sentinel {k} {m}", v) for k, v in lab.sentinel_settings.items()]
         conf.append((f"sentinel parallel-syncs {m}", 1))
         if not naive:
             conf.insert(0, ("sentinel myid", ids[i]))

@@ -39,7 +39,7 @@ from .process import PDEATHSIG_SUPPORTED
 from .registry import cleanup_stale, labs_dir, live_pids, read_record, write_record
 from .servers import ServerInfo, find_server, server_info
 from .tls import TLSFiles, make_tls_files
-from .topology import Topology, get_topology
+from .topology import SENTINEL_SETTINGS, Topology, get_topology
 
 __all__ = ["BOOTSTRAPS", "Lab"]
 
@@ -83,6 +83,9 @@ class Lab:
         self.record_dir = record_dir
         self.persistence = persistence
         self.config = dict(config)
+        #: Sentinel settings of this lab (``down-after-milliseconds``...): the
+        #: topology's, updated by ``Lab.start(sentinel=...)``.
+        self.sentinel_settings: dict[str, int] = dict(topology.sentinel_settings)
         self.owned = owned
         self.detached = detached
         self.nodes: list[Node] = []
@@ -102,6 +105,7 @@ class Lab:
         server: str | os.PathLike[str] | None = None,
         config: Mapping[str, object] | None = None,
         persistence: str | None = None,
+        sentinel: Mapping[str, int] | None = None,
         workdir: str | os.PathLike[str] | None = None,
         name: str | None = None,
         detach: bool = False,
@@ -117,6 +121,8 @@ class Lab:
             config: redis.conf directives for every data node (``{"maxmemory": "64mb"}``).
             persistence: ``none`` (default), ``rdb``, ``aof-always``, ``aof-everysec``,
                 ``aof-no`` or ``hybrid``.
+            sentinel: per-master Sentinel settings replacing the topology's
+                (``{"down-after-milliseconds": 1500}``); only for ``sentinel``.
             workdir: where node directories go (default: the lab's registry directory,
                 removed at stop; a given workdir is kept).
             name: the lab's name (default ``<topology>-<random>``).
@@ -130,6 +136,14 @@ class Lab:
         persistence_directives(persist)  # validates the name early
         if bootstrap not in BOOTSTRAPS:
             raise TopologyError(f"unknown bootstrap {bootstrap!r}; valid: {', '.join(BOOTSTRAPS)}")
+        if sentinel and not topo.sentinels:
+            raise TopologyError(f"sentinel= settings need the sentinel topology, not {topo.name!r}")
+        unknown = sorted(set(sentinel or {}) - set(SENTINEL_SETTINGS))
+        if unknown:
+            raise TopologyError(
+                f"unknown sentinel setting(s) {', '.join(unknown)}; "
+                f"valid: {', '.join(SENTINEL_SETTINGS)}"
+            )
         info = find_server(server)
         cleanup_stale()
         t0 = time.perf_counter()
@@ -155,6 +169,7 @@ class Lab:
             owned=True,
             detached=detach,
         )
+        lab.sentinel_settings.update({k: int(v) for k, v in (sentinel or {}).items()})
         if not detach:  # a detached lab outlives this process: never stop it at exit
             with _live_lock:
                 _live_labs.add(lab)
@@ -546,6 +561,7 @@ class Lab:
                 "server_source": self.server.source,
                 "persistence": self.persistence,
                 "config": {k: str(v) for k, v in self.config.items()},
+                "sentinel_settings": self.sentinel_settings,
                 "owner_pid": os.getpid(),
                 "created": self.created,
                 "detached": self.detached,
@@ -595,6 +611,7 @@ class Lab:
             detached=bool(rec.get("detached")),
         )
         lab.created = rec.get("created", lab.created)
+        lab.sentinel_settings.update(rec.get("sentinel_settings") or {})
         lab.credentials = rec.get("credentials") or {}
         if rec.get("tls_dir"):
             d = Path(rec["tls_dir"])

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 
 from .errors import TopologyError
 
-__all__ = ["TOPOLOGIES", "NodeSpec", "Topology", "get_topology"]
+__all__ = ["SENTINEL_SETTINGS", "TOPOLOGIES", "NodeSpec", "Topology", "get_topology"]
+
+#: Per-master Sentinel settings a lab may override (``Lab.start(sentinel=...)``), in ms.
+SENTINEL_SETTINGS = ("down-after-milliseconds", "failover-timeout")
 
 
 @dataclass(frozen=True)

@@ -244,3 +244,17 @@ def test_lab_started_from_a_short_lived_thread_survives_it():
         assert lab.primary.alive and lab.client().ping()
     finally:
         lab.stop()
+
+
+def test_sentinel_settings_per_lab(lab_factory):
+    lab = lab_factory("sentinel", sentinel={"down-after-milliseconds": 1500})
+    for s in lab.sentinels:
+        with s.client() as c:
+            master = c.sentinel_master(lab.master_name)
+        assert master["down-after-milliseconds"] == 1500
+        assert master["failover-timeout"] == 10000  # the topology's, not overridden
+    assert lab.sentinel_settings["down-after-milliseconds"] == 1500
+    with pytest.raises(TopologyError, match="valid: down-after-milliseconds, failover-timeout"):
+        Lab.start("sentinel", sentinel={"quorum": 1})
+    with pytest.raises(TopologyError, match="need the sentinel topology"):
+        Lab.start("replicated", sentinel={"down-after-milliseconds": 1500})

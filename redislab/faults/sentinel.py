@@ -91,7 +91,8 @@ def single_failover(
     **kwargs: Any,
 ) -> FailoverRun:
     """Run ``experiment(lab, **kwargs)``; if it caused more than one failover, run it again
-    on a fresh lab like ``lab`` (same server, persistence and config), up to ``attempts``.
+    on a fresh lab like ``lab`` (same server, persistence, config and Sentinel settings),
+    up to ``attempts``.
 
     A measurement of "a failover" is only valid if exactly one happened (see the module
     notes for what causes a second one). ``details["attempts"]`` and
@@ -124,6 +125,7 @@ def single_failover(
             server=str(lab.server.path),
             persistence=lab.persistence,
             config=dict(lab.config) or None,
+            sentinel=lab.sentinel_settings,
         )
     raise FaultTimeout(
         f"{experiment.__name__}: no run with exactly one failover in {attempts} attempts "
