@@ -199,9 +199,9 @@ def test_single_failover_repeats_a_run_that_caused_two(lab_factory) -> None:
 
     def kill_then_force_another(target, **kwargs):
         run = F.sentinel_failover(target, **kwargs)
-        assert run.details["failovers"] == 1
         calls.append(target)
-        if len(calls) == 1:  # the second election a starved Sentinel would start, forced
+        if len(calls) == 1:  # the second election a late PONG can start, forced here
+            before = F.sentinel_epoch(target)
             with target.sentinels[0].client() as s:
                 F.wait_for(
                     lambda: s.execute_command("SENTINEL", "FAILOVER", target.master_name),
@@ -209,25 +209,24 @@ def test_single_failover_repeats_a_run_that_caused_two(lab_factory) -> None:
                     what="SENTINEL FAILOVER accepted",
                 )
             F.wait_for(
-                lambda: (
-                    F.sentinel_epoch(target) == 2
-                    and target.sentinels_primary_port() not in (None, target.primary.port)
-                ),
-                timeout=15,
-                what="the forced failover",
+                lambda: F.sentinel_epoch(target) > before, timeout=15, what="the forced failover"
             )
             target.wait_ready()
             run.details["failovers"] = F.sentinel_epoch(target)  # a fresh lab starts at 0
         return run
 
-    with pytest.warns(RuntimeWarning, match="2 failovers instead of 1"):
-        run = F.single_failover(kill_then_force_another, lab, rate=100, before=0.2, after=0.1)
-    assert run.details["attempts"] == 2 and run.details["discarded"] == [2]
-    assert run.details["failovers"] == 1 and run.lost_count("SET+WAIT 1") == 0
-    second = calls[1]
-    assert calls[0] is lab and second is not lab
-    assert second.config == lab.config and second.server.path == lab.server.path
-    assert not any(n.alive for n in second.nodes)  # the lab it started, it stopped
+    with pytest.warns(RuntimeWarning, match="failovers instead of 1"):
+        run = F.single_failover(
+            kill_then_force_another, lab, attempts=4, rate=100, before=0.2, after=0.1
+        )
+    # the first run failed over at least twice; later ones may too (a real late PONG)
+    assert run.details["failovers"] == 1 and run.details["attempts"] >= 2
+    assert run.details["discarded"][0] >= 2
+    assert len(run.details["discarded"]) == run.details["attempts"] - 1 == len(calls) - 1
+    assert run.lost_count("SET+WAIT 1") == 0
+    assert calls[0] is lab and all(c is not lab for c in calls[1:])
+    assert all(c.config == lab.config and c.server.path == lab.server.path for c in calls)
+    assert not any(n.alive for c in calls[1:] for n in c.nodes)  # labs it started, it stopped
 
 
 @pytest.mark.slow
