@@ -4,13 +4,17 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+# Every claim a notebook asserts is recorded here (redislab.kit.claims); `make claims` reports them.
+CLAIMS_DIR ?= build/claims
+export REDISLAB_CLAIMS_DIR := $(abspath $(CLAIMS_DIR))
 
-.PHONY: lab test test-unit test-notebooks report bench lint format strip compose clean help
+.PHONY: lab test test-unit test-notebooks claims report bench lint format strip compose clean help
 
 help:
 	@echo "make lab            build .venv and open JupyterLab on notebooks/"
 	@echo "make test           the whole test suite and every notebook (pytest --nbval-lax)"
 	@echo "make test-notebooks only the notebooks (REDISLAB_SERVER=redis8|valkey to switch engine)"
+	@echo "make claims         run the notebooks on every engine found here; build/claims/claims.html"
 	@echo "make report         execute every notebook, HTML with plots under build/"
 	@echo "make bench          print the speed benchmarks (ratios against baselines)"
 	@echo "make lint           ruff check + format check; make strip: strip notebook outputs"
@@ -36,6 +40,12 @@ test-unit: $(STAMP)
 
 test-notebooks: $(STAMP)
 	$(BIN)/pytest --nbval-lax $(NOTEBOOKS)
+
+# The notebooks on every engine found here (one after another: they measure), then the table.
+claims: $(STAMP)
+	@engines="$$($(BIN)/python -c 'from redislab import available_servers as a; print(" ".join(s.source for s in a()))')"; \
+	for e in $$engines; do echo "== notebooks on $$e"; REDISLAB_SERVER=$$e $(BIN)/pytest -q --nbval-lax $(NOTEBOOKS) || exit 1; done
+	$(BIN)/redislab claims $(CLAIMS_DIR)
 
 report: $(STAMP)
 	@mkdir -p build

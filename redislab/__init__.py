@@ -4,9 +4,18 @@
 >>> with Lab.start("replicated") as lab:   # doctest: +SKIP
 ...     lab.client().set("hello", "world")
 
-The pattern modules (``redislab.cache``, ``structures``, ``workload``, ``faults``,
-``cluster``, ``hashing``, ``persistence``) load on first use, so ``import redislab``
-stays light; ``cached``, ``Database`` and ``ZipfWorkload`` are shortcuts into them.
+Three layers, imports only downward (``docs/DESIGN.md``):
+
+1. the lab (:mod:`redislab.lab`): servers, processes, ports, configs, topologies, ``Lab``;
+2. the kit (:mod:`redislab.kit`): measuring, features, workloads, loads, claims, Lua;
+3. one package per notebook theme: :mod:`~redislab.structures` (01),
+   :mod:`~redislab.cache` (02), :mod:`~redislab.replication` and
+   :mod:`~redislab.cluster` (05), :mod:`~redislab.persistence` (08), ... and
+   :mod:`~redislab.design` (10) above them.
+
+The kit and the themes load on first use (``redislab.cache``), so ``import redislab``
+stays light (no numpy, no pandas); ``cached``, ``Database`` and ``ZipfWorkload`` are
+shortcuts into them.
 """
 
 from __future__ import annotations
@@ -14,8 +23,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import _compat
 from ._version import __version__
-from .config import PERSISTENCE
 from .errors import (
     ConfigError,
     LabNotFound,
@@ -23,20 +32,37 @@ from .errors import (
     RedislabError,
     ServerNotFound,
     StartupTimeout,
+    Timeout,
     TopologyError,
 )
-from .lab import Lab
-from .node import Node
-from .servers import ServerInfo, available_servers, find_server
-from .topology import TOPOLOGIES
+from .lab import PERSISTENCE, TOPOLOGIES, Lab, Node, ServerInfo, available_servers, find_server
 
-_MODULES = ("cache", "cluster", "faults", "hashing", "persistence", "structures", "workload")
-_SHORTCUTS = {"cached": "cache", "Database": "workload", "ZipfWorkload": "workload"}
+_compat.install()
+
+THEMES = (
+    "structures",
+    "cache",
+    "messaging",
+    "memory",
+    "replication",
+    "cluster",
+    "performance",
+    "security",
+    "persistence",
+    "monitoring",
+    "design",
+)
+"""The theme packages, in notebook order (those not written yet are absent)."""
+
+_LAZY = ("kit", *THEMES, *_compat.MOVED)
+_SHORTCUTS = {"cached": "cache", "Database": "kit.workload", "ZipfWorkload": "kit.workload"}
 
 __all__ = [
     "PERSISTENCE",
+    "THEMES",
     "TOPOLOGIES",
     "ConfigError",
+    "Database",
     "Lab",
     "LabNotFound",
     "Node",
@@ -45,20 +71,19 @@ __all__ = [
     "ServerInfo",
     "ServerNotFound",
     "StartupTimeout",
+    "Timeout",
     "TopologyError",
+    "ZipfWorkload",
     "__version__",
     "available_servers",
-    "find_server",
     "cached",
-    "Database",
-    "ZipfWorkload",
-    *_MODULES,
+    "find_server",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    """Load pattern modules and their shortcuts lazily (PEP 562)."""
-    if name in _MODULES:
+    """Load the kit, the themes and their shortcuts lazily (PEP 562)."""
+    if name in _LAZY:
         return importlib.import_module(f".{name}", __name__)
     if name in _SHORTCUTS:
         return getattr(importlib.import_module(f".{_SHORTCUTS[name]}", __name__), name)

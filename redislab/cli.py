@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import RedislabError
-from .lab import Lab
-from .registry import cleanup_stale, kill_pids, labs_dir, list_records, live_pids
-from .servers import available_servers, find_server
-from .topology import TOPOLOGIES
+from .lab.lab import Lab
+from .lab.registry import cleanup_stale, kill_pids, labs_dir, list_records, live_pids
+from .lab.servers import available_servers, find_server
+from .lab.topology import TOPOLOGIES
 
 __all__ = ["main"]
 
@@ -170,7 +170,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
-    from .compose import render_compose
+    from .lab.compose import render_compose
 
     text = render_compose()
     if args.check:
@@ -192,7 +192,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
 
 
 def cmd_certs(args: argparse.Namespace) -> int:
-    from .tls import make_tls_files
+    from .lab.tls import make_tls_files
 
     directory = Path(args.directory)
     existing = [n for n in ("ca.crt", "server.key") if (directory / n).exists()]
@@ -209,6 +209,14 @@ def cmd_certs(args: argparse.Namespace) -> int:
         f"\nconnect:  redis-cli --tls --cacert {directory}/ca.crt --cert {directory}/client.crt "
         f"--key {directory}/client.key -p 6400 --user admin --askpass"
     )
+    return 0
+
+
+def cmd_claims(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    csv, page, total = build_report(Path(args.directory))
+    print(f"{total} claims: wrote {page} and {csv}")
     return 0
 
 
@@ -248,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="replace certificates already there")
     s.add_argument("--days", type=int, default=365, help="validity (default 365)")
     s.set_defaults(func=cmd_certs)
+    s = sub.add_parser("claims", help="the claims report (HTML + CSV) from recorded claims")
+    s.add_argument("directory", nargs="?", default="build/claims")
+    s.set_defaults(func=cmd_claims)
     return p
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from .lab import Lab
-from .servers import ServerInfo, find_server
+from .lab.lab import Lab
+from .lab.servers import ServerInfo, find_server
 
 __all__ = ["lab_factory", "redislab_server"]
 

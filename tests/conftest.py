@@ -16,7 +16,7 @@ def isolated_home(tmp_path, monkeypatch):
 
 
 def pytest_report_header(config):
-    from redislab.servers import find_server
+    from redislab.lab.servers import find_server
 
     try:
         s = find_server()

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from redislab.servers import available_servers
+from redislab.lab.servers import available_servers
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import redis
 
-from ..errors import RedislabError
+from ..errors import CacheError, SerializationError
 from ..keys import key
 
 __all__ = [
@@ -79,14 +79,6 @@ end
 redis.call('SET', KEYS[1], ARGV[1] .. '|', 'PX', ARGV[2])
 return 1
 """
-
-
-class CacheError(RedislabError):
-    """Base class of the caching patterns' own errors."""
-
-
-class SerializationError(CacheError, TypeError):
-    """A value cannot be cached faithfully by the configured serializer."""
 
 
 class Serializer(Protocol):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..workload import Database, Op, make_row
+from ..kit.workload import Database, Op, make_row
 from ._common import CacheStats
 from .aside import CacheAside, cached
 from .multilevel import TwoLevelCache, staleness_after_write

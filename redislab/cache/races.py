@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..workload import Database, make_row
+from ..kit.workload import Database, make_row
 from .aside import CacheAside
 
 __all__ = ["race_trials", "stale_set_race"]

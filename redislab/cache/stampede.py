@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from ..keys import key
-from ..workload import Database
+from ..kit.workload import Database
 from ._common import CacheStats, cache_key
 
 __all__ = [

@@ -25,7 +25,7 @@ from typing import Any
 import redis
 
 from ..keys import key
-from ..workload import Database, make_row
+from ..kit.workload import Database, make_row
 from ._common import REDIS_ERRORS, log
 from .aside import CacheAside
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import redis
 
-from ..errors import RedislabError
+from ..errors import PersistenceError, ToolError
 from ..keys import key
-from ..measure import wait_until
+from ..kit.measure import wait_until
 
 __all__ = [
     "POPULATE_HASHES_LUA",
@@ -41,14 +41,6 @@ for i = 0, n - 1 do
 end
 return n
 """
-
-
-class PersistenceError(RedislabError):
-    """A save or rewrite failed, timed out, or a file is not what was expected."""
-
-
-class ToolError(RedislabError):
-    """``redis-check-aof`` / ``redis-check-rdb`` could not be run or said nothing usable."""
 
 
 # =============================================================== configuration

@@ -19,7 +19,7 @@ import numpy as np
 import redis
 
 from ..keys import key
-from ..measure import time_calls
+from ..kit.measure import time_calls
 from ._common import (
     PersistenceError,
     _persistence_info,

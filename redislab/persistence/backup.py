@@ -34,7 +34,7 @@ from .snapshots import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..node import Node
+    from ..lab.node import Node
 
 __all__ = [
     "Backup",

@@ -40,7 +40,7 @@ from .snapshots import (
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from ..node import Node
+    from ..lab.node import Node
 
 __all__ = [
     "CrashTrial",

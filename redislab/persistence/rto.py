@@ -20,7 +20,7 @@ import numpy as np
 import psutil
 
 from ..keys import key
-from ..measure import progress as progress_bar
+from ..kit.measure import progress as progress_bar
 from ._common import (
     PersistenceError,
     persistence_config,
@@ -33,7 +33,7 @@ from .snapshots import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..node import Node
+    from ..lab.node import Node
 
 __all__ = [
     "LineFit",

@@ -26,8 +26,9 @@ Families, in the order notebook 01 uses them, and the module holding each:
 
 from __future__ import annotations
 
-from ..measure import wire_cost
-from ._common import StructureError, config_int, memory_usage
+from ..errors import StructureError
+from ..kit.measure import wire_cost
+from ._common import config_int, memory_usage
 from .containers import (
     autocomplete,
     blocking_pop_timeout,

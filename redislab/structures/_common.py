@@ -6,12 +6,6 @@ from typing import Any
 
 from redis.client import NEVER_DECODE
 
-from ..errors import RedislabError
-
-
-class StructureError(RedislabError):
-    """A pattern was asked for something it cannot do (unknown layout, missing feature)."""
-
 
 def config_int(connection: Any, name: str) -> int | None:
     """The live value of an integer ``CONFIG GET`` parameter, or None if the server lacks it."""

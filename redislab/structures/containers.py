@@ -9,8 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import StructureError
 from ..keys import key
-from ._common import StructureError, memory_usage
+from ._common import memory_usage
 
 # --------------------------------------------------------------------------- lists
 

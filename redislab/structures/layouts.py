@@ -11,10 +11,11 @@ from typing import Any
 
 import pandas as pd
 
-from ..features import has_command
+from ..errors import StructureError
 from ..keys import key
-from ..measure import summarize, time_calls, wire_cost
-from ._common import StructureError, _script
+from ..kit.features import has_command
+from ..kit.measure import summarize, time_calls, wire_cost
+from ._common import _script
 
 LAYOUTS = ("json", "hash", "keys", "native_json")
 

@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import StructureError
 from ..keys import key
-from ._common import StructureError, _raw, memory_usage
+from ._common import _raw, memory_usage
 
 HLL_STANDARD_ERROR = 0.0081  # documented standard error of Redis's HLL (16384 registers)
 HLL_HEADER_BYTES = 16  # "HYLL" magic, encoding, 3 unused, 8-byte cached cardinality

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import StructureError
 from ..keys import key
-from ._common import StructureError, _raw, memory_usage
+from ._common import _raw, memory_usage
 
 
 def cache_aside(

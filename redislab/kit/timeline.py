@@ -1,0 +1,107 @@
+"""What the fault families share: the key pattern, the typed timeout, the clock, bounded
+waits, retry presets and small helpers."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import ClusterDownError, ReadOnlyError, TryAgainError
+from redis.retry import Retry
+
+from ..errors import FaultTimeout
+from ..lab.waits import wait_until
+
+PATTERN = "faults"
+"""Key pattern of every key the loads write: ``redislab:faults:<load name>:<seq>``."""
+
+RETRYABLE = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    ClusterDownError,
+    TryAgainError,
+    ReadOnlyError,
+)
+"""Errors worth retrying during a failover (``MasterNotFoundError`` is a ``ConnectionError``)."""
+
+
+# --------------------------------------------------------------------- clock
+class Timeline:
+    """A shared clock (seconds since creation) and the named events of one experiment."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.events: dict[str, float] = {}
+
+    def now(self) -> float:
+        """Seconds since the timeline started."""
+        return time.perf_counter() - self.t0
+
+    def mark(self, label: str) -> float:
+        """Record ``label`` at the current time and return that time."""
+        t = self.now()
+        self.events[label] = t
+        return t
+
+    def since(self, label: str) -> float:
+        """Seconds since event ``label``."""
+        return self.now() - self.events[label]
+
+    def between(self, first: str, second: str) -> float | None:
+        """Seconds from event ``first`` to event ``second`` (None if either is missing)."""
+        if first not in self.events or second not in self.events:
+            return None
+        return self.events[second] - self.events[first]
+
+
+def wait_for(
+    predicate: Callable[[], Any],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    what: str = "condition",
+) -> float:
+    """:func:`redislab.measure.wait_until`, raising :class:`FaultTimeout` after ``timeout``.
+
+    Returns the seconds waited. Exceptions from ``predicate`` count as "not yet" (a
+    node may be down or paused).
+    """
+    return wait_until(predicate, timeout=timeout, interval=interval, what=what, error=FaultTimeout)
+
+
+def wait_role(connection: redis.Redis, role: str, *, timeout: float = 10.0) -> float:
+    """Wait until ``ROLE`` answers ``role`` (``master``/``slave``/``primary``/``replica``)."""
+    want = {"primary": "master", "replica": "slave"}.get(role, role)
+
+    def check() -> bool:
+        return connection.execute_command("ROLE")[0] == want
+
+    return wait_for(check, timeout=timeout, interval=0.02, what=f"ROLE {want}")
+
+
+# ---------------------------------------------------------------- retries
+def no_retry() -> Retry:
+    """A redis-py ``Retry`` that never retries: every failure reaches the caller."""
+    return Retry(NoBackoff(), 0)
+
+
+def backoff_retry(retries: int = 20, *, base: float = 0.05, cap: float = 0.25) -> Retry:
+    """Exponential backoff (``base * 2**n`` capped at ``cap``) on failover-type errors.
+
+    The defaults wait 0.05, 0.1, 0.2, then 0.25 s per attempt: up to 4.6 s in all,
+    longer than a lab failover (2-3.5 s), and a write lands at most 0.25 s after the
+    new primary is there. No jitter, so runs are reproducible; production clients
+    should add jitter (``ExponentialWithJitterBackoff``) so that they do not retry
+    in lockstep.
+    """
+    return Retry(ExponentialBackoff(cap=cap, base=base), retries, supported_errors=RETRYABLE)
+
+
+def _close_all(clients: Sequence[Any]) -> None:
+    for c in clients:
+        with contextlib.suppress(Exception):
+            c.close()

@@ -1,0 +1,43 @@
+"""Notebooks 05.01-05.02: asynchronous replication and Sentinel, measured under faults.
+
+- :mod:`.probes`: offsets and lag, read-after-write staleness, ``WAIT``, how long an
+  isolated primary keeps accepting writes;
+- :mod:`.sentinel`: a failover under write load, split brain by SIGSTOP, and the
+  Sentinels' own view (epoch, the primary they name).
+
+The loads, timelines and lost-write accounting they use live in :mod:`redislab.kit`.
+"""
+
+from __future__ import annotations
+
+from .probes import (
+    read_after_write,
+    replication_offsets,
+    sample_replication_lag,
+    staleness_by_size,
+    sync_replicas,
+    time_until_write_fails,
+)
+from .sentinel import (
+    sentinel_epoch,
+    sentinel_failover,
+    sentinel_primary,
+    sentinel_split_brain,
+    single_failover,
+    wait_sentinel_new_primary,
+)
+
+__all__ = [
+    "read_after_write",
+    "replication_offsets",
+    "sample_replication_lag",
+    "sentinel_epoch",
+    "sentinel_failover",
+    "sentinel_primary",
+    "sentinel_split_brain",
+    "single_failover",
+    "staleness_by_size",
+    "sync_replicas",
+    "time_until_write_fails",
+    "wait_sentinel_new_primary",
+]

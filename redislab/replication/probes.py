@@ -1,0 +1,164 @@
+"""Replication probes: offsets and lag, read-after-write staleness, ``WAIT`` sync, and how
+long an isolated primary keeps accepting writes."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import redis
+
+from ..errors import FaultTimeout
+from ..keys import key
+from ..kit.loads import sync_replicas as sync_replicas
+from ..kit.timeline import PATTERN
+
+
+def replication_offsets(primary: redis.Redis, replicas: Sequence[redis.Redis]) -> dict[str, int]:
+    """Replication offsets: ``primary`` and ``replica-<i>`` (replicas read first, so lag >= 0)."""
+    out: dict[str, int] = {}
+    for i, r in enumerate(replicas, start=1):
+        out[f"replica-{i}"] = int(r.info("replication")["slave_repl_offset"])
+    out["primary"] = int(primary.info("replication")["master_repl_offset"])
+    return out
+
+
+def sample_replication_lag(
+    primary: redis.Redis,
+    replicas: Sequence[redis.Redis],
+    *,
+    duration: float,
+    interval: float = 0.02,
+) -> pd.DataFrame:
+    """Sample ``primary offset - replica offset`` (bytes) for ``duration`` seconds.
+
+    Columns: ``t``, ``replica``, ``lag_bytes``. Run a :class:`WriteLoad` meanwhile.
+    """
+    rows = []
+    t0 = time.perf_counter()
+    while (t := time.perf_counter() - t0) < duration:
+        offs = replication_offsets(primary, replicas)
+        for name, off in offs.items():
+            if name != "primary":
+                rows.append({"t": t, "replica": name, "lag_bytes": offs["primary"] - off})
+        time.sleep(interval)
+    return pd.DataFrame(rows, columns=["t", "replica", "lag_bytes"])
+
+
+def read_after_write(
+    primary: redis.Redis,
+    replica: redis.Redis,
+    *,
+    n: int = 50,
+    value_size: int = 16,
+    wait_replicas: int = 0,
+    wait_timeout_ms: int = 1000,
+    seed: int = 42,
+    poll_timeout: float = 1.0,
+) -> pd.DataFrame:
+    """Write on the primary, then at once read the key on a replica; repeat ``n`` times.
+
+    Each value starts with an 8-digit tag and is padded to ``value_size`` bytes; the
+    replica is read with ``GETRANGE key 0 7`` (so a big value is not sent back).
+
+    Returns:
+        One row per trial: ``trial``, ``size``, ``stale`` (the replica still had the
+        previous value), ``visible_ms`` (time until the replica showed the new value;
+        0 if at once), ``replicas`` (``WAIT``'s answer when ``wait_replicas`` > 0).
+    """
+    rng = random.Random(seed)
+    k = key(PATTERN, "read-after-write", rng.randrange(10**9))
+    pad = "x" * max(0, value_size - 8)
+    rows = []
+    for trial in range(n):
+        tag = f"{rng.randrange(10**8):08d}"
+        acks = None
+        if wait_replicas:
+            pipe = primary.pipeline(transaction=False)
+            pipe.set(k, tag + pad)
+            pipe.execute_command("WAIT", wait_replicas, wait_timeout_ms)
+            _, acks = pipe.execute()
+        else:
+            primary.set(k, tag + pad)
+        t0 = time.perf_counter()
+        seen = _decode(replica.getrange(k, 0, 7))
+        stale = seen != tag
+        while seen != tag and time.perf_counter() - t0 < poll_timeout:
+            seen = _decode(replica.getrange(k, 0, 7))
+        rows.append(
+            {
+                "trial": trial,
+                "size": value_size,
+                "stale": stale,
+                "visible_ms": (time.perf_counter() - t0) * 1000 if stale else 0.0,
+                "replicas": acks,
+            }
+        )
+    primary.delete(k)
+    return pd.DataFrame(rows)
+
+
+def staleness_by_size(
+    primary: redis.Redis,
+    replica: redis.Redis,
+    *,
+    sizes: Sequence[int] = (100, 100_000, 1_000_000, 4_000_000),
+    n: int = 50,
+    wait_replicas: Sequence[int] = (0,),
+    seed: int = 42,
+) -> pd.DataFrame:
+    """:func:`read_after_write` for each write size and ``WAIT`` setting, summarised.
+
+    Columns: ``size``, ``wait`` (0: no WAIT), ``trials``, ``stale_fraction``,
+    ``mean_visible_ms`` (over the stale reads), ``max_visible_ms``.
+    """
+    rows = []
+    for w in wait_replicas:
+        for size in sizes:
+            df = read_after_write(
+                primary, replica, n=n, value_size=size, wait_replicas=w, seed=seed
+            )
+            stale = df[df["stale"]]
+            rows.append(
+                {
+                    "size": size,
+                    "wait": w,
+                    "trials": len(df),
+                    "stale_fraction": float(df["stale"].mean()),
+                    "mean_visible_ms": float(stale["visible_ms"].mean()) if len(stale) else 0.0,
+                    "max_visible_ms": float(df["visible_ms"].max()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _decode(v: Any) -> Any:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def time_until_write_fails(
+    connection: redis.Redis,
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    name: str = "probe",
+) -> tuple[float, str]:
+    """Write every ``interval`` s until a write is refused; return (seconds, error message).
+
+    Used with ``min-replicas-to-write``: how long an isolated primary keeps
+    accepting writes. Raises :class:`FaultTimeout` if every write succeeds.
+    """
+    k = key(PATTERN, name)
+    t0 = time.perf_counter()
+    seq = 0
+    while time.perf_counter() - t0 < timeout:
+        seq += 1
+        try:
+            connection.set(k, seq)
+        except redis.ResponseError as exc:
+            return time.perf_counter() - t0, str(exc)
+        time.sleep(interval)
+    raise FaultTimeout(f"writes were still accepted after {timeout:.1f} s")

@@ -1,0 +1,42 @@
+"""Replication probes (redislab.replication.probes) against real labs."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+
+from redislab import replication as R
+from redislab.errors import FaultTimeout
+
+
+# ------------------------------------------------------------------ replication
+def test_replication_probes(lab_factory) -> None:
+    lab = lab_factory("replicated")
+    p = lab.primary.client()
+    reps = [n.client() for n in lab.replicas]
+    R.sync_replicas(p)
+    offs = R.replication_offsets(p, reps)
+    assert set(offs) == {"primary", "replica-1", "replica-2"} and len(set(offs.values())) == 1
+    lag = R.sample_replication_lag(p, reps, duration=0.2)
+    assert set(lag["replica"]) == {"replica-1", "replica-2"} and (lag["lag_bytes"] >= 0).all()
+    # after WAIT for both replicas, a replica read is never stale
+    df = R.read_after_write(p, reps[0], n=20, value_size=100_000, wait_replicas=2)
+    assert len(df) == 20 and not df["stale"].any() and (df["replicas"] == 2).all()
+    table = R.staleness_by_size(p, reps[0], sizes=(10, 1000), n=5, wait_replicas=(0, 2))
+    assert len(table) == 4 and set(table["wait"]) == {0, 2}
+
+
+def test_min_replicas_to_write_refuses_writes_without_replicas(lab_factory) -> None:
+    lab = lab_factory("replicated", config={"min-replicas-to-write": 1})
+    p = lab.primary.client()
+    p.set("redislab:faults:ok", 1)  # accepted with both replicas
+    for n in lab.replicas:
+        n.kill()
+    secs, err = R.time_until_write_fails(p, timeout=5)
+    # a closed link counts at once, not after min-replicas-max-lag (10 s)
+    assert err.startswith("NOREPLICAS") and secs < 5
+    with pytest.raises(FaultTimeout):
+        R.time_until_write_fails(lab_factory("standalone").client(), timeout=0.2)
