@@ -17,7 +17,7 @@ help:
 	@echo "make claims         run the notebooks on every engine found here; build/claims/claims.html"
 	@echo "make report         execute every notebook, HTML with plots under build/"
 	@echo "make bench          print the speed benchmarks (ratios against baselines)"
-	@echo "make lint           ruff check + format check; make strip: strip notebook outputs"
+	@echo "make lint           ruff check + format check + mypy; make strip: strip notebook outputs"
 	@echo "make compose        regenerate docker-compose.yml from the topology specs"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -60,6 +60,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check redislab tests benchmarks
 	$(BIN)/ruff format --check redislab tests benchmarks
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix redislab tests benchmarks

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .errors import RedislabError
@@ -16,7 +16,7 @@ from .lab.topology import TOPOLOGIES
 __all__ = ["main"]
 
 
-def _table(rows: list[dict[str, object]]) -> str:
+def _table(rows: Sequence[Mapping[str, object]]) -> str:
     if not rows:
         return ""
     cols = list(rows[0])

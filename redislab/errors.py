@@ -16,11 +16,13 @@ __all__ = [
     "LabError",
     "LabNotFound",
     "NodeDied",
+    "NodeNotFound",
     "PersistenceError",
     "RedislabError",
     "SerializationError",
     "ServerNotFound",
     "StartupTimeout",
+    "StateError",
     "StructureError",
     "Timeout",
     "ToolError",
@@ -36,6 +38,10 @@ class RedislabError(Exception):
 
 class UsageError(RedislabError, ValueError):
     """An argument the caller passed cannot work (names the argument and what is allowed)."""
+
+
+class StateError(RedislabError, RuntimeError):
+    """An object was used in a state that does not allow it (started twice, closed, crashed)."""
 
 
 # ------------------------------------------------------------------- timeouts
@@ -80,6 +86,13 @@ class LabNotFound(LabError, KeyError):
     """``Lab.attach(name)`` or a CLI command named a lab that is not running."""
 
     def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class NodeNotFound(LabError, KeyError):
+    """``lab.node(name)`` named a node the lab does not have; the message lists those it has."""
+
+    def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
 
 

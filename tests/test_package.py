@@ -27,3 +27,20 @@ def test_version_is_the_installed_one():
     from importlib.metadata import version
 
     assert redislab.__version__ == version("redislab")
+
+
+def test_import_redislab_is_light():
+    code = "import sys, redislab; print(sorted(m for m in ('numpy', 'pandas') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_old_module_paths_still_import():
+    from redislab.hashing import key_slot
+    from redislab.measure import wait_until
+    from redislab.workload import ZipfWorkload
+
+    from redislab import faults
+
+    assert key_slot("123456789") == 0x31C3 % 16384
+    assert callable(wait_until) and ZipfWorkload and faults.WriteLoad

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import redis
 
 from ..errors import CacheError, SerializationError
-from ..keys import key
+from ..keys import CACHE, key
 
 __all__ = [
     "REDIS_ERRORS",
@@ -168,7 +168,7 @@ def decode_responses(connection: Any) -> bool:
 
 def cache_key(name: str, ident: object) -> str:
     """``redislab:cache:<name>:<ident>``."""
-    return key("cache", name, ident)
+    return key(CACHE, name, ident)
 
 
 def jittered_ttl_ms(ttl: float, jitter: float, rng: random.Random) -> int:

@@ -38,6 +38,7 @@ import string
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import UsageError
 from ._common import (
     INVALIDATE_VERSION,
     REDIS_ERRORS,
@@ -91,9 +92,9 @@ class CacheAside:
         seed: int | None = None,
     ) -> None:
         if ttl <= 0:
-            raise ValueError("ttl must be positive")
+            raise UsageError("ttl must be positive")
         if not 0 <= jitter < 1:
-            raise ValueError("jitter must be within [0, 1)")
+            raise UsageError("jitter must be within [0, 1)")
         self.connection = connection
         self.loader = loader
         self.name = name
@@ -342,7 +343,7 @@ def _key_builder(fn: Callable[..., Any], key: str | Callable[..., Any] | None) -
     for f in fields:
         base = f.split(".")[0].split("[")[0]
         if base and not base.isdigit() and base not in known:
-            raise ValueError(f"key template {template!r} names {base!r}, not a parameter of {fn}")
+            raise UsageError(f"key template {template!r} names {base!r}, not a parameter of {fn}")
 
     # Fast path: the fields rewritten as positional indices ("{item_id}" -> "{0}"), used
     # when the call passes every parameter the template needs positionally.

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import StateError
 from ..kit.workload import Database, Op, make_row
 from ._common import CacheStats
 from .aside import CacheAside, cached
@@ -351,7 +352,7 @@ def hit_path_samples(connection: Any, *, n: int = 500, rounds: int = 15) -> dict
         for _ in range(3):
             l1l2.get(1)  # miss, then an L2 read that fills L1
         if l1l2.key(1) not in l1l2.l1:
-            raise RuntimeError(f"L1 did not fill ({l1l2!r}, l1 enabled: {l1l2.l1_enabled})")
+            raise StateError(f"L1 did not fill ({l1l2!r}, l1 enabled: {l1l2.l1_enabled})")
         get = connection.get
         loads = json.loads
         return _interleaved(

@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 import redis
 
-from ..keys import key
+from ..errors import UsageError
+from ..keys import CACHE, key
 from ._common import (
     REDIS_ERRORS,
     CacheError,
@@ -59,7 +60,7 @@ class LRU:
 
     def __init__(self, maxsize: int = 1024) -> None:
         if maxsize <= 0:
-            raise ValueError("maxsize must be positive")
+            raise UsageError("maxsize must be positive")
         self.maxsize = maxsize
         self.evictions = 0
         self._data: OrderedDict[Hashable, tuple[Any, float]] = OrderedDict()
@@ -140,7 +141,7 @@ class TwoLevelCache:
         seed: int | None = None,
     ) -> None:
         if invalidation not in MODES:
-            raise ValueError(f"invalidation must be one of {MODES}")
+            raise UsageError(f"invalidation must be one of {MODES}")
         self.connection = connection
         self.loader = loader
         self.name = name
@@ -155,7 +156,7 @@ class TwoLevelCache:
         self.health_interval = health_interval
         self._rng = random.Random(seed)
         self._prefix = cache_key(name, "")
-        self.channel = key("cache", name, "invalidate")
+        self.channel = key(CACHE, name, "invalidate")
         self._lock = threading.Lock()
         self._placeholders: dict[str, object] = {}
         self._l1_on = False

@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import WaitTimeout
 from ..kit.workload import Database, make_row
 from .aside import CacheAside
 
@@ -70,7 +71,7 @@ def stale_set_race(
     t = threading.Thread(target=reader, name="race-reader", daemon=True)
     t.start()
     if not read_done.wait(timeout):
-        raise TimeoutError("the reader never reached the database")
+        raise WaitTimeout("the reader never reached the database")
     # step 2: the writer updates the database, then invalidates the cache
     current = db.get(item_id)
     new = make_row(item_id, (current["version"] if current else 0) + 1)

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..keys import key
+from ..errors import UsageError
+from ..keys import CACHE_REFRESH, key
 from ._common import REDIS_ERRORS, split_entry
 from .aside import CacheAside
 
@@ -44,7 +45,7 @@ class RefreshAhead(CacheAside):
     ) -> None:
         super().__init__(connection, loader, name=name, ttl=ttl, **kwargs)
         if not 0 < refresh_when < 1:
-            raise ValueError("refresh_when must be within (0, 1)")
+            raise UsageError("refresh_when must be within (0, 1)")
         self.refresh_when = refresh_when
         self.threshold_ms = refresh_when * ttl * 1000
         self._executor = ThreadPoolExecutor(
@@ -85,7 +86,9 @@ class RefreshAhead(CacheAside):
                 return
             self._inflight.add(rkey)
         try:  # one refresher across processes too
-            won = self.connection.set(key("refresh", self.name, rkey), 1, nx=True, px=self._lock_ms)
+            won = self.connection.set(
+                key(CACHE_REFRESH, self.name, rkey), 1, nx=True, px=self._lock_ms
+            )
         except REDIS_ERRORS:
             won = False
         if not won:

@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..keys import key
+from ..errors import UsageError
+from ..keys import CACHE_LOCK, key
 from ..kit.workload import Database
 from ._common import CacheStats, cache_key
 
@@ -94,7 +95,7 @@ class StampedeCache:
         seed: int | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}")
+            raise UsageError(f"strategy must be one of {STRATEGIES}")
         self.connection = connection
         self.loader = loader
         self.name = name
@@ -113,7 +114,7 @@ class StampedeCache:
         return cache_key(self.name, ident)
 
     def lock_key(self, ident: object) -> str:
-        return key("lock", self.name, ident)
+        return key(CACHE_LOCK, self.name, ident)
 
     def get(self, ident: object) -> Any:
         """The value of ``ident``, recomputed according to the strategy."""

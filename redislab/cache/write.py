@@ -24,7 +24,8 @@ from typing import Any
 
 import redis
 
-from ..keys import key
+from ..errors import StateError, UsageError
+from ..keys import CACHE_WRITEBEHIND, key
 from ..kit.workload import Database, make_row
 from ._common import REDIS_ERRORS, log
 from .aside import CacheAside
@@ -143,7 +144,7 @@ class WriteBehind:
         self.ttl = ttl
         self.group = group
         self.fallback_to_db = fallback_to_db
-        self.stream = key("writebehind", name, "stream")
+        self.stream = key(CACHE_WRITEBEHIND, name, "stream")
         self.checkpoint_name = f"writebehind:{name}"
         self.cache = CacheAside(
             connection, db.get, name=name, ttl=ttl, jitter=0.1, version=_row_version, seed=seed
@@ -236,9 +237,9 @@ class FlushWorker:
     def step(self, *, count: int | None = None, crash: str | None = None) -> int:
         """Read one batch of new entries and flush it; returns the number of entries."""
         if not self.alive:
-            raise RuntimeError(f"worker {self.consumer} crashed; start a new one and recover()")
+            raise StateError(f"worker {self.consumer} crashed; start a new one and recover()")
         if crash is not None and crash not in CRASH_POINTS:
-            raise ValueError(f"crash must be one of {CRASH_POINTS}")
+            raise UsageError(f"crash must be one of {CRASH_POINTS}")
         resp = self._conn.xreadgroup(
             self.wb.group,
             self.consumer,

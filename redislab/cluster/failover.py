@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import redis
 from redis.retry import Retry
 
+from ..errors import FaultTimeout
 from ..kit.loads import FailoverRun, WriteLoad, lost_writes
 from ..kit.timeline import Timeline, _close_all, no_retry, wait_for, wait_role
-from .hashing import key_slots
+from ..lab.formation import wait_cluster_ok as wait_cluster_ok
+from .hashing import SLOTS, key_slots
 
 if TYPE_CHECKING:
     from ..lab.lab import Lab
     from ..lab.node import Node
-
-
-def wait_cluster_ok(connections: Sequence[redis.Redis], *, timeout: float = 10.0) -> float:
-    """Wait until every node in ``connections`` reports ``cluster_state:ok``."""
-
-    def ok() -> bool:
-        for c in connections:
-            info = c.execute_command("CLUSTER", "INFO")
-            if "cluster_state:ok" not in str(info):
-                return False
-        return True
-
-    return wait_for(ok, timeout=timeout, interval=0.02, what="cluster_state:ok on every node")
 
 
 def cluster_failover(
@@ -65,12 +52,12 @@ def cluster_failover(
     with victim.client() as c:
         table = cluster_nodes(c)
     me = table[table["address"] == victim.address].iloc[0]
-    slots = set()
+    slots: set[int] = set()
     for lo, hi in me["slot_ranges"]:
         slots.update(range(lo, hi + 1))
     replica_addrs = table[(table["master_id"] == me["id"]) & ~table["failed"]]["address"].tolist()
     replica = next(n for n in lab.data_nodes if n.address in replica_addrs and n.alive)
-    slot_array = np.zeros(16384, dtype=bool)
+    slot_array = np.zeros(SLOTS, dtype=bool)
     slot_array[list(slots)] = True
 
     def affected(keys: pd.Series) -> pd.Series:
@@ -97,7 +84,7 @@ def cluster_failover(
         timeline.mark("FAIL")
         wait_role(rep_conn, "master", timeout=timeout)
         timeline.mark("promoted")
-        wait_cluster_ok(survivors, timeout=timeout)
+        wait_cluster_ok(survivors, timeout=timeout, error=FaultTimeout)
         timeline.mark("cluster ok")
 
         def resumed() -> bool:

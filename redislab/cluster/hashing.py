@@ -26,6 +26,9 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from ..errors import UsageError
+from ..lab.formation import CLUSTER_SLOTS
+
 __all__ = [
     "SLOTS",
     "ConsistentHashRing",
@@ -45,7 +48,7 @@ __all__ = [
     "tag_for_slot",
 ]
 
-SLOTS = 16384
+SLOTS = CLUSTER_SLOTS
 """Number of hash slots in Redis Cluster (cluster-spec: fixed, not configurable)."""
 
 
@@ -153,7 +156,7 @@ def tag_for_slot(slot: int) -> str:
     Useful to put test keys in chosen slots (e.g. the slots a migration moves).
     """
     if not 0 <= slot < SLOTS:
-        raise ValueError(f"slot must be in 0..{SLOTS - 1}, got {slot}")
+        raise UsageError(f"slot must be in 0..{SLOTS - 1}, got {slot}")
     return _slot_tags()[slot]
 
 
@@ -190,7 +193,7 @@ class ModuloHashing:
 
     def __init__(self, nodes: Sequence[str]) -> None:
         if not nodes:
-            raise ValueError("ModuloHashing needs at least one node")
+            raise UsageError("ModuloHashing needs at least one node")
         self.nodes = list(nodes)
 
     def node_for(self, key: str | bytes) -> str:
@@ -221,9 +224,9 @@ class ConsistentHashRing:
 
     def __init__(self, nodes: Sequence[str], *, vnodes: int = 160) -> None:
         if not nodes:
-            raise ValueError("ConsistentHashRing needs at least one node")
+            raise UsageError("ConsistentHashRing needs at least one node")
         if vnodes < 1:
-            raise ValueError("vnodes must be >= 1")
+            raise UsageError("vnodes must be >= 1")
         self.nodes = list(nodes)
         self.vnodes = vnodes
         points = [(hash64(f"{n}#{i}"), n) for n in self.nodes for i in range(vnodes)]
@@ -269,7 +272,7 @@ class SlotPartitioner:
 
     def __init__(self, nodes: Sequence[str], owners: np.ndarray | None = None) -> None:
         if not nodes:
-            raise ValueError("SlotPartitioner needs at least one node")
+            raise UsageError("SlotPartitioner needs at least one node")
         self.nodes = list(nodes)
         if owners is None:
             bounds = np.round(np.arange(len(self.nodes) + 1) * SLOTS / len(self.nodes)).astype(int)
@@ -309,7 +312,7 @@ class SlotPartitioner:
 def keys_moved(before: Partitioner, after: Partitioner, keys: Sequence[str | bytes]) -> float:
     """Fraction of ``keys`` whose node differs between two partitioners."""
     if not keys:
-        raise ValueError("no keys")
+        raise UsageError("no keys")
     return float(np.mean(before.assign(keys) != after.assign(keys)))
 
 

@@ -34,10 +34,11 @@ import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import AskError, ConnectionError, MovedError, TimeoutError, TryAgainError
 
-from ..errors import ClusterError
-from ..keys import key
+from ..errors import ClusterError, UsageError
+from ..keys import CLUSTER, key
 from ..kit.features import has_command
 from ..kit.measure import progress as progress_bar
+from ..lab.formation import node_id
 from .hashing import SLOTS, key_slot, tag_for_slot
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ __all__ = [
     "supports_atomic_migration",
 ]
 
-PATTERN = "cluster"
+PATTERN = CLUSTER
 
 
 def _plain(connection: redis.Redis | RedisCluster) -> redis.Redis:
@@ -90,11 +91,6 @@ def _address(connection: redis.Redis) -> str:
 
 
 # --------------------------------------------------------------- inspection
-def node_id(connection: redis.Redis) -> str:
-    """``CLUSTER MYID`` of the node ``connection`` talks to."""
-    return _text(connection.execute_command("CLUSTER", "MYID"))
-
-
 def _parse_slot_ranges(fields: Iterable[str]) -> list[tuple[int, int]]:
     out = []
     for f in fields:
@@ -602,7 +598,7 @@ def rebalance(
         One row per move: source, target, slots, keys (legacy only), seconds, method.
     """
     if method not in ("auto", "legacy", "atomic"):
-        raise ValueError("method must be 'auto', 'legacy' or 'atomic'")
+        raise UsageError("method must be 'auto', 'legacy' or 'atomic'")
     if method == "auto":
         method = "atomic" if all(supports_atomic_migration(c) for c in primaries) else "legacy"
     for c in primaries:

@@ -22,7 +22,7 @@ import redis
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from ..errors import FaultTimeout
+from ..errors import FaultTimeout, StateError, UsageError
 from ..keys import key
 from .timeline import PATTERN, Timeline
 
@@ -79,7 +79,7 @@ class WriteLoad:
         timeline: Timeline | None = None,
     ) -> None:
         if wait_replicas and isinstance(connection, RedisCluster):
-            raise ValueError("WAIT is per node; use wait_replicas with a non-cluster client")
+            raise UsageError("WAIT is per node; use wait_replicas with a non-cluster client")
         self.connection = connection
         self.name = name
         self._slug = re.sub(r"[^a-z0-9_.]+", "-", name.lower()).strip("-") or "load"
@@ -150,7 +150,7 @@ class WriteLoad:
     def start(self) -> WriteLoad:
         """Start the writer thread; returns self."""
         if self._thread is not None:
-            raise RuntimeError(f"load {self.name!r} was started already")
+            raise StateError(f"load {self.name!r} was started already")
         self._thread = threading.Thread(
             target=self._run, name=f"redislab-load-{self.name}", daemon=True
         )

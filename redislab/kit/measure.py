@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
 from ..lab.waits import wait_until
 
 __all__ = [
@@ -71,7 +72,7 @@ class Stopwatch:
 def time_calls(fn: Callable[[], Any], *, n: int, warmup: int = 0) -> np.ndarray:
     """Call ``fn`` ``warmup`` times untimed, then ``n`` times; return the n durations (s)."""
     if n <= 0:
-        raise ValueError("n must be positive")
+        raise UsageError("n must be positive")
     for _ in range(warmup):
         fn()
     out = np.empty(n, dtype=float)
@@ -87,7 +88,7 @@ def percentile(samples: Iterable[float], q: float) -> float:
     """The ``q``-th percentile (0-100) of ``samples``."""
     arr = np.asarray(list(samples) if not isinstance(samples, np.ndarray) else samples)
     if arr.size == 0:
-        raise ValueError("no samples")
+        raise UsageError("no samples")
     return float(np.percentile(arr, q))
 
 
@@ -99,7 +100,7 @@ def summarize(samples: Iterable[float], *, unit: str = "ms") -> dict[str, float]
     scale = {"ms": 1e3, "us": 1e6, "s": 1.0}[unit]
     arr = np.asarray(list(samples) if not isinstance(samples, np.ndarray) else samples)
     if arr.size == 0:
-        raise ValueError("no samples")
+        raise UsageError("no samples")
     arr = arr * scale
     return {
         "n": int(arr.size),

@@ -14,9 +14,10 @@ from redis.exceptions import ClusterDownError, ReadOnlyError, TryAgainError
 from redis.retry import Retry
 
 from ..errors import FaultTimeout
+from ..keys import FAULTS
 from ..lab.waits import wait_until
 
-PATTERN = "faults"
+PATTERN = FAULTS
 """Key pattern of every key the loads write: ``redislab:faults:<load name>:<seq>``."""
 
 RETRYABLE = (

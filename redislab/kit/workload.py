@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import StateError, UsageError
+
 __all__ = ["Database", "DbStats", "Op", "ZipfWorkload", "make_row"]
 
 DEFAULT_LATENCY = 0.002  # seconds per round trip: a database on another host, lightly loaded
@@ -87,11 +89,11 @@ class ZipfWorkload:
         self, n_keys: int = 1000, *, s: float = 1.1, read_ratio: float = 0.9, seed: int = 42
     ) -> None:
         if n_keys <= 0:
-            raise ValueError("n_keys must be positive")
+            raise UsageError("n_keys must be positive")
         if not 0.0 <= read_ratio <= 1.0:
-            raise ValueError("read_ratio must be within [0, 1]")
+            raise UsageError("read_ratio must be within [0, 1]")
         if s < 0:
-            raise ValueError("s must be >= 0")
+            raise UsageError("s must be >= 0")
         self.n_keys = n_keys
         self.s = s
         self.read_ratio = read_ratio
@@ -194,7 +196,7 @@ class Database:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             if self._closed:
-                raise RuntimeError(f"database {self.path} is closed")
+                raise StateError(f"database {self.path} is closed")
             conn = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")

@@ -7,7 +7,7 @@ it and read *why* each line is there. Values are redis.conf syntax strings.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import TopologyError
@@ -109,8 +109,12 @@ def format_value(value: object) -> str:
     return text
 
 
+Section = tuple[str, Mapping[str, object] | Sequence[tuple[str, object]]]
+"""One commented block of a generated ``redis.conf``: a title and its directives."""
+
+
 def render_config(
-    sections: list[tuple[str, Mapping[str, object] | list[tuple[str, object]]]],
+    sections: Sequence[Section],
     *,
     title: str,
     server_label: str,

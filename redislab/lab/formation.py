@@ -1,7 +1,9 @@
-"""How a lab's cluster and sentinels are formed, and how "ready" is checked for them.
+"""How a cluster and sentinels are formed, and how "ready" is checked for them.
 
-The fast paths are measured in ``docs/DESIGN.md``; the naive ones (``bootstrap="naive"``)
-are kept so ``benchmarks/bench_startup.py`` can show the difference in the same run.
+Every function takes its inputs (nodes, a topology, a :class:`~.waits.Deadline`) and
+returns what it made; :class:`~redislab.lab.Lab` keeps its own state. The fast paths are
+measured in ``docs/DESIGN.md``; the naive ones (``bootstrap="naive"``) are kept so
+``benchmarks/bench_startup.py`` can show the difference in the same run.
 """
 
 from __future__ import annotations
@@ -9,29 +11,34 @@ from __future__ import annotations
 import secrets
 import shutil
 import subprocess
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
-from ..errors import StartupTimeout, TopologyError
+import redis
+
+from ..errors import StartupTimeout, TopologyError, WaitTimeout
 from .node import Node
 from .ports import reserve_port
-from .waits import wait_until
-
-if TYPE_CHECKING:
-    from .lab import Lab
+from .servers import ServerInfo
+from .topology import Topology
+from .waits import Deadline, wait_until
 
 __all__ = [
     "CLUSTER_SLOTS",
-    "cluster_myid",
+    "cluster_ok",
     "form_cluster",
     "form_cluster_naive",
+    "node_id",
+    "sentinel_nodes",
     "split_slots",
-    "start_sentinels",
     "wait_cluster_ok",
     "wait_sentinel_primary",
     "wait_sentinels",
 ]
 
 CLUSTER_SLOTS = 16384
+"""Redis Cluster's slot count (cluster spec: ``HASH_SLOT = CRC16(key) mod 16384``)."""
 
 
 def split_slots(n: int) -> list[tuple[int, int]]:
@@ -40,12 +47,21 @@ def split_slots(n: int) -> list[tuple[int, int]]:
     return [(round(i * per), round((i + 1) * per) - 1) for i in range(n)]
 
 
+def node_id(connection: redis.Redis) -> str:
+    """``CLUSTER MYID`` of the node ``connection`` talks to."""
+    reply = connection.execute_command("CLUSTER", "MYID")
+    return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+
 # --------------------------------------------------------------- cluster
-def form_cluster(lab: Lab, deadline: float) -> None:
-    """ADDSLOTSRANGE + MEET + REPLICATE: no redis-cli, no waiting for its polls."""
-    topo = lab.topology
-    primaries = [lab.node(s.name) for s in topo.primaries]
-    nodes = [lab.node(s.name) for s in topo.nodes]
+def form_cluster(
+    primaries: Sequence[Node], replicas: Mapping[Node, Node], deadline: Deadline
+) -> None:
+    """ADDSLOTSRANGE + MEET + REPLICATE: no redis-cli, no waiting for its polls.
+
+    ``replicas`` maps each replica node to its primary.
+    """
+    nodes = [*primaries, *replicas]
     for epoch, node in enumerate(nodes, start=1):
         with node.client() as c:
             c.execute_command("CLUSTER", "SET-CONFIG-EPOCH", epoch)
@@ -56,7 +72,10 @@ def form_cluster(lab: Lab, deadline: float) -> None:
     with first.client() as c:
         for other in nodes[1:]:
             c.execute_command("CLUSTER", "MEET", other.host, other.port)
-    ids = {n.name: cluster_myid(n) for n in nodes}
+    ids = {}
+    for n in nodes:
+        with n.client() as c:
+            ids[n.name] = node_id(c)
 
     def all_known() -> bool:
         for n in nodes:
@@ -72,169 +91,193 @@ def form_cluster(lab: Lab, deadline: float) -> None:
                 return False
         return True
 
-    wait_until(all_known, timeout=lab._remaining(deadline), what="cluster nodes meeting")
-    for spec in topo.replicas:
-        replica = lab.node(spec.name)
-        primary_id = ids[spec.replica_of or ""]
+    wait_until(
+        all_known, timeout=deadline.remaining(), what="cluster nodes meeting", error=StartupTimeout
+    )
+    for replica, primary in replicas.items():
 
-        def replicate(replica: Node = replica, primary_id: str = primary_id) -> bool:
+        def replicate(replica: Node = replica, primary_id: str = ids[primary.name]) -> bool:
             with replica.client() as c:
                 c.execute_command("CLUSTER", "REPLICATE", primary_id)
             return True
 
-        wait_until(replicate, timeout=lab._remaining(deadline), what=f"{spec.name} REPLICATE")
+        wait_until(
+            replicate,
+            timeout=deadline.remaining(),
+            what=f"{replica.name} REPLICATE",
+            error=StartupTimeout,
+        )
 
 
-def form_cluster_naive(lab: Lab, deadline: float) -> None:
+def form_cluster_naive(
+    primaries: Sequence[Node], replicas: Mapping[Node, Node], deadline: Deadline
+) -> None:
     """The textbook way: ``redis-cli --cluster create`` then ``add-node --cluster-slave``."""
     cli = shutil.which("redis-cli") or shutil.which("valkey-cli")
     if cli is None:
         raise TopologyError("bootstrap='naive' for a cluster needs redis-cli on PATH")
-    topo = lab.topology
-    primaries = [lab.node(s.name) for s in topo.primaries]
     subprocess.run(
         [cli, "--cluster", "create", *(p.address for p in primaries), "--cluster-replicas", "0",
          "--cluster-yes"],
-        check=True, capture_output=True, timeout=lab._remaining(deadline),
+        check=True, capture_output=True, timeout=deadline.remaining(),
     )  # fmt: skip
-    for spec in topo.replicas:
-        replica = lab.node(spec.name)
-        primary = lab.node(spec.replica_of or "")
+    for replica, primary in replicas.items():
+        with primary.client() as c:
+            primary_id = node_id(c)
         subprocess.run(
             [cli, "--cluster", "add-node", replica.address, primary.address, "--cluster-slave",
-             "--cluster-master-id", cluster_myid(primary)],
-            check=True, capture_output=True, timeout=lab._remaining(deadline),
+             "--cluster-master-id", primary_id],
+            check=True, capture_output=True, timeout=deadline.remaining(),
         )  # fmt: skip
 
 
-def cluster_myid(node: Node) -> str:
-    with node.client() as c:
-        return str(c.execute_command("CLUSTER", "MYID"))
+def cluster_ok(connections: Sequence[redis.Redis]) -> bool:
+    """Every node says ``cluster_state:ok`` *and* sees every slot served by one of them.
 
-
-def wait_cluster_ok(lab: Lab, deadline: float) -> None:
-    """Every live node says ``cluster_state:ok`` and sees every slot served by a live node.
-
-    The second half matters after a kill: the survivors keep saying ``ok`` until
-    they have marked the dead primary FAIL and promoted its replica.
+    The second half matters after a kill: the survivors keep saying ``ok`` until they
+    have marked the dead primary FAIL and promoted its replica, so ``cluster_state``
+    alone reports a cluster whose slots still point at a dead node.
     """
-    alive = [n for n in lab.data_nodes if n.alive]
-    alive_ports = {n.port for n in alive}
+    ports = {int(c.connection_pool.connection_kwargs["port"]) for c in connections}
+    for c in connections:
+        info = c.execute_command("CLUSTER", "INFO")
+        text = info.decode() if isinstance(info, bytes) else str(info)
+        if "cluster_state:ok" not in text:
+            return False
+        served = 0
+        for lo, hi, owner, *_ in c.execute_command("CLUSTER", "SLOTS"):
+            if int(owner[1]) not in ports:
+                return False
+            served += int(hi) - int(lo) + 1
+        if served != CLUSTER_SLOTS:
+            return False
+    return True
 
-    def ok() -> bool:
-        for n in alive:
-            with n.client(socket_timeout=2) as c:
-                info = c.execute_command("CLUSTER", "INFO")
-                text = info if isinstance(info, str) else str(info)
-                if "cluster_state:ok" not in text:
-                    return False
-                served = 0
-                for lo, hi, owner, *_ in c.execute_command("CLUSTER", "SLOTS"):
-                    if int(owner[1]) not in alive_ports:
-                        return False
-                    served += int(hi) - int(lo) + 1
-                if served != CLUSTER_SLOTS:
-                    return False
-        return True
 
-    try:
-        wait_until(ok, timeout=lab._remaining(deadline), what="cluster_state:ok on every node")
-    except TimeoutError as exc:
-        raise StartupTimeout(str(exc)) from None
+def wait_cluster_ok(
+    connections: Sequence[redis.Redis],
+    *,
+    timeout: float = 10.0,
+    error: type[WaitTimeout] = WaitTimeout,
+) -> float:
+    """Wait until :func:`cluster_ok` holds for ``connections`` (the live nodes); seconds waited."""
+    return wait_until(
+        lambda: cluster_ok(connections),
+        timeout=timeout,
+        interval=0.02,
+        what="cluster_state:ok and every slot served on every live node",
+        error=error,
+    )
 
 
 # -------------------------------------------------------------- sentinel
-def start_sentinels(lab: Lab, *, naive: bool, deadline: float) -> None:
-    topo = lab.topology
-    primary = lab.primary
-    ids = [secrets.token_hex(20) for _ in range(topo.sentinels)]
+def sentinel_nodes(
+    topology: Topology,
+    *,
+    primary: Node,
+    replicas: Sequence[Node],
+    server: ServerInfo,
+    workdir: Path,
+    settings: Mapping[str, int],
+    lab_name: str,
+    detached: bool,
+    naive: bool,
+) -> list[Node]:
+    """The sentinels of ``topology``, configured but not started.
+
+    Fast (default): each config already holds ``sentinel myid``, the replicas and the
+    other sentinels, so they are ready as soon as they answer. Naive: only
+    ``sentinel monitor``, and they discover the rest by hello messages (~10 s).
+    """
+    ids = [secrets.token_hex(20) for _ in range(topology.sentinels)]
     sentinels = [
         Node(
             name=f"sentinel-{i + 1}",
             role="sentinel",
-            server=lab.server,
-            directory=lab.workdir / f"sentinel-{i + 1}",
-            die_with_parent=not lab.detached,
-            title=f'redislab sentinel "sentinel-{i + 1}" of lab "{lab.name}"',
+            server=server,
+            directory=workdir / f"sentinel-{i + 1}",
+            die_with_parent=not detached,
+            title=f'redislab sentinel "sentinel-{i + 1}" of lab "{lab_name}"',
         )
-        for i in range(topo.sentinels)
+        for i in range(topology.sentinels)
     ]
-
     for s in sentinels:
         s.port = reserve_port()
         s._reserved = True
-    m = topo.master_name
+    m = topology.master_name
     for i, s in enumerate(sentinels):
         conf: list[tuple[str, object]] = [
-            (f"sentinel monitor {m} {primary.host} {primary.port}", topo.quorum),
+            (f"sentinel monitor {m} {primary.host} {primary.port}", topology.quorum),
         ]
-        conf += [(f"sentinel {k} {m}", v) for k, v in lab.sentinel_settings.items()]
+        conf += [(f"sentinel {k} {m}", v) for k, v in settings.items()]
         conf.append((f"sentinel parallel-syncs {m}", 1))
         if not naive:
             conf.insert(0, ("sentinel myid", ids[i]))
-            conf += [(f"sentinel known-replica {m} {r.host}", r.port) for r in lab.replicas]
+            conf += [(f"sentinel known-replica {m} {r.host}", r.port) for r in replicas]
             conf += [
                 (f"sentinel known-sentinel {m} {o.host} {o.port}", ids[j])
                 for j, o in enumerate(sentinels)
                 if j != i
             ]
         s.sections = [("sentinel", conf)]
-    lab.nodes.extend(sentinels)
+    return sentinels
+
+
+def _sentinel_ready(sentinels: Sequence[Node], master_name: str, want_replicas: int) -> bool:
+    addr: Any = None
     for s in sentinels:
-        lab._roles[s.name] = "sentinel"
-    lab._spawn_all(sentinels)
-    lab._save_record()
-    wait_sentinels(lab, deadline)
+        with s.client(socket_timeout=1) as c:
+            master = c.sentinel_master(master_name)
+            if int(master["num-other-sentinels"]) < len(sentinels) - 1:
+                return False
+            if int(master["num-slaves"]) < want_replicas:
+                return False
+            flags = str(master.get("flags", ""))
+            if "s_down" in flags or "o_down" in flags or "failover" in flags:
+                return False
+            # After +switch-master a Sentinel's link to the new primary starts with a PING
+            # counted as outstanding (act_ping_time = now) while its reconnect may wait up
+            # to its 1 s PING period: until the first PONG, a down-after of 1 s can still
+            # see the new primary down and start a second failover. Ready only after it.
+            if int(master.get("last-ping-sent", 0)) != 0:
+                return False
+            here = (master["ip"], int(master["port"]))
+            if addr is None:
+                addr = here
+            elif addr != here:
+                return False
+            c.execute_command("SENTINEL", "CKQUORUM", master_name)
+    return True
 
 
-def wait_sentinels(lab: Lab, deadline: float) -> None:
-    topo = lab.topology
-    alive_sentinels = [s for s in lab.sentinels if s.alive]
-    want_replicas = sum(1 for n in lab.data_nodes if n.alive) - 1
-
-    def ready() -> bool:
-        addr = None
-        for s in alive_sentinels:
-            with s.client(socket_timeout=1) as c:
-                master = c.sentinel_master(topo.master_name)
-                if int(master["num-other-sentinels"]) < len(alive_sentinels) - 1:
-                    return False
-                if int(master["num-slaves"]) < want_replicas:
-                    return False
-                flags = str(master.get("flags", ""))
-                if "s_down" in flags or "o_down" in flags or "failover" in flags:
-                    return False
-                # After +switch-master a Sentinel's link to the new primary starts with a PING
-                # counted as outstanding (act_ping_time = now) while its reconnect may wait up
-                # to its 1 s PING period: until the first PONG, a down-after of 1 s can still
-                # see the new primary down and start a second failover. Ready only after it.
-                if int(master.get("last-ping-sent", 0)) != 0:
-                    return False
-                here = (master["ip"], int(master["port"]))
-                if addr is None:
-                    addr = here
-                elif addr != here:
-                    return False
-                c.execute_command("SENTINEL", "CKQUORUM", topo.master_name)
-        return True
-
-    try:
-        wait_until(ready, timeout=lab._remaining(deadline), what="sentinels ready")
-    except TimeoutError as exc:
-        raise StartupTimeout(str(exc)) from None
+def wait_sentinels(
+    sentinels: Sequence[Node], data_nodes: Sequence[Node], master_name: str, deadline: Deadline
+) -> None:
+    """Every live sentinel sees the others and every live replica, agrees on the primary,
+    flags nothing down, has no PING outstanding, and ``SENTINEL CKQUORUM`` is OK."""
+    alive = [s for s in sentinels if s.alive]
+    want_replicas = sum(1 for n in data_nodes if n.alive) - 1
+    wait_until(
+        lambda: _sentinel_ready(alive, master_name, want_replicas),
+        timeout=deadline.remaining(),
+        what="sentinels ready",
+        error=StartupTimeout,
+    )
 
 
-def wait_sentinel_primary(lab: Lab, deadline: float) -> None:
-    m = lab.topology.master_name
-    alive_data = [n for n in lab.data_nodes if n.alive]
+def wait_sentinel_primary(
+    sentinels: Sequence[Node], data_nodes: Sequence[Node], master_name: str, deadline: Deadline
+) -> None:
+    """The live sentinels name one primary, it says so, and every other live node is its replica."""
+    alive_data = [n for n in data_nodes if n.alive]
 
     def settled() -> bool:
         addrs = set()
-        for s in lab.sentinels:
+        for s in sentinels:
             if not s.alive:
                 continue
             with s.client(socket_timeout=1) as c:
-                addrs.add(tuple(c.sentinel_get_master_addr_by_name(m)))
+                addrs.add(tuple(c.sentinel_get_master_addr_by_name(master_name)))
         if len(addrs) != 1:
             return False
         _host, port = addrs.pop()
@@ -243,9 +286,9 @@ def wait_sentinel_primary(lab: Lab, deadline: float) -> None:
             return False
         return all(n.current_role() == "replica" for n in alive_data if n is not primary)
 
-    try:
-        wait_until(
-            settled, timeout=lab._remaining(deadline), what="sentinels agreeing on a primary"
-        )
-    except TimeoutError as exc:
-        raise StartupTimeout(str(exc)) from None
+    wait_until(
+        settled,
+        timeout=deadline.remaining(),
+        what="sentinels agreeing on a primary",
+        error=StartupTimeout,
+    )

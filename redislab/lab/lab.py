@@ -15,35 +15,33 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import os
 import secrets
 import shutil
+import signal
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import redis
-from redis.cluster import ClusterNode, RedisCluster
+from redis.cluster import RedisCluster
 from redis.sentinel import Sentinel
 
-from ..errors import LabNotFound, RedislabError, StartupTimeout, TopologyError
-from . import formation
-from .config import persistence_directives
-from .node import Node, PortInUse
+from ..errors import LabNotFound, NodeNotFound, RedislabError, StartupTimeout, TopologyError
+from . import clients, formation, readiness, records, spawning, specs
+from .node import Node
 from .process import PDEATHSIG_SUPPORTED
-from .registry import cleanup_stale, labs_dir, live_pids, read_record, write_record
+from .registry import cleanup_stale, labs_dir, write_record
 from .servers import ServerInfo, find_server, server_info
-from .tls import TLSFiles, make_tls_files
-from .topology import SENTINEL_SETTINGS, Topology, get_topology
-from .waits import wait_until
+from .specs import BOOTSTRAPS
+from .tls import TLSFiles
+from .topology import Topology, get_topology
+from .waits import Deadline
 
-__all__ = ["BOOTSTRAPS", "Lab"]
-
-BOOTSTRAPS = ("fast", "naive")
+__all__ = ["BOOTSTRAPS", "PDEATHSIG_SUPPORTED", "Lab"]
 
 _live_labs: weakref.WeakSet[Lab] = weakref.WeakSet()
 _live_lock = threading.Lock()
@@ -131,19 +129,7 @@ class Lab:
                 replication, sentinels and clusters, kept to measure the difference.
             timeout: seconds for the whole topology to become ready.
         """
-        topo = get_topology(topology)
-        persist = persistence or "none"
-        persistence_directives(persist)  # validates the name early
-        if bootstrap not in BOOTSTRAPS:
-            raise TopologyError(f"unknown bootstrap {bootstrap!r}; valid: {', '.join(BOOTSTRAPS)}")
-        if sentinel and not topo.sentinels:
-            raise TopologyError(f"sentinel= settings need the sentinel topology, not {topo.name!r}")
-        unknown = sorted(set(sentinel or {}) - set(SENTINEL_SETTINGS))
-        if unknown:
-            raise TopologyError(
-                f"unknown sentinel setting(s) {', '.join(unknown)}; "
-                f"valid: {', '.join(SENTINEL_SETTINGS)}"
-            )
+        topo, persist = specs.validate_start(topology, persistence, bootstrap, sentinel)
         info = find_server(server)
         cleanup_stale()
         t0 = time.perf_counter()
@@ -184,97 +170,35 @@ class Lab:
         return lab
 
     # ------------------------------------------------------------ node specs
-    def _data_sections(self, *, cluster: bool) -> list[tuple[str, dict[str, object]]]:
-        defaults: dict[str, object] = {
-            "repl-diskless-sync-delay": 0,
-            "repl-diskless-load": "on-empty-db",
-        }
-        if self.server.supports_debug_setting:
-            defaults["enable-debug-command"] = "local"
-        persist: dict[str, object] = dict(persistence_directives(self.persistence))
-        persist["dbfilename"] = "dump.rdb"
-        sections: list[tuple[str, dict[str, object]]] = [
-            ("lab defaults", defaults),
-            (f"persistence: {self.persistence}", persist),
-        ]
-        if cluster:
-            sections.append(
-                (
-                    "cluster",
-                    {
-                        "cluster-enabled": "yes",
-                        "cluster-config-file": "nodes.conf",
-                        "cluster-node-timeout": self.topology.cluster_node_timeout,
-                    },
-                )
-            )
-        if self.topology.secure:
-            sec: dict[str, object] = {"aclfile": f'"{self.workdir / "users.acl"}"'}
-            if self.tls is not None:
-                sec.update(
-                    {
-                        "tls-cert-file": f'"{self.tls.server_cert}"',
-                        "tls-key-file": f'"{self.tls.server_key}"',
-                        "tls-ca-cert-file": f'"{self.tls.ca_cert}"',
-                        "tls-auth-clients": "yes",
-                    }
-                )
-            sections.append(("security", sec))
-        if self.config:
-            overrides = {k: v for k, v in self.config.items()}
-            keys = {k.lower() for k in overrides}
-            sections = [
-                (title, {k: v for k, v in d.items() if k.lower() not in keys})
-                for title, d in sections
-            ]
-            sections.append(("your overrides (config=...)", overrides))
-        return sections
-
-    def _new_data_node(self, name: str, role: str, *, cluster: bool) -> Node:
-        user = "admin" if self.topology.secure else None
-        node = Node(
-            name=name,
-            role=role,
+    def _new_data_node(self, name: str, role: str) -> Node:
+        sections = specs.data_sections(
+            topology=self.topology,
             server=self.server,
-            directory=self.workdir / name,
-            sections=self._data_sections(cluster=cluster),
-            cluster=cluster,
+            persistence=self.persistence,
+            config=self.config,
+            workdir=self.workdir,
             tls=self.tls,
-            username=user,
-            password=self.credentials.get("admin") if user else None,
-            die_with_parent=not self.detached,
-            title=(
-                f'redislab node "{name}" ({role}) of lab "{self.name}", '
-                f"topology {self.topology.name}"
-            ),
         )
-        return node
-
-    def _setup_security(self) -> None:
-        self.credentials = {"admin": secrets.token_hex(32), "app": secrets.token_hex(32)}
-
-        def sha(pw: str) -> str:
-            return hashlib.sha256(pw.encode()).hexdigest()
-
-        # ACL files allow no comments. Passwords are stored as SHA-256 (#...), never in
-        # clear; the plain passwords are in lab.json (mode 0600) and lab.credentials.
-        acl = [
-            "user default off resetchannels -@all",
-            f"user admin on #{sha(self.credentials['admin'])} ~* &* +@all",
-            f"user app on #{sha(self.credentials['app'])} resetchannels ~app:* &app:* "
-            "-@all +@read +@write +@connection -@dangerous",
-        ]
-        (self.workdir / "users.acl").write_text("\n".join(acl) + "\n")
-        if self.server.tls:
-            self.tls = make_tls_files(self.workdir / "tls")
+        return specs.new_data_node(
+            name,
+            role,
+            lab_name=self.name,
+            topology=self.topology,
+            server=self.server,
+            workdir=self.workdir,
+            sections=sections,
+            tls=self.tls,
+            credentials=self.credentials,
+            detached=self.detached,
+        )
 
     # ------------------------------------------------------------ bring up
     def _bring_up(self, *, bootstrap: str, timeout: float) -> None:
         topo = self.topology
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         if topo.secure:
-            self._setup_security()
-        data = [self._new_data_node(s.name, s.role, cluster=topo.cluster) for s in topo.nodes]
+            self.credentials, self.tls = specs.security_files(self.workdir, self.server)
+        data = [self._new_data_node(s.name, s.role) for s in topo.nodes]
         self.nodes = list(data)
         for s in topo.nodes:
             self._roles[s.name] = s.role
@@ -293,115 +217,46 @@ class Lab:
                         *node.sections,
                         ("replication", {"replicaof": f"{primary.host} {primary.port}"}),
                     ]
-        self._spawn_all([n for n in data if n.pid is None])
+        spawning.spawn_all([n for n in data if n.pid is None])
         self._save_record()
+        primaries = [self.node(s.name) for s in topo.primaries]
+        replica_of = {self.node(s.name): self.node(s.replica_of or "") for s in topo.replicas}
         if topo.cluster:
-            if bootstrap == "naive":
-                formation.form_cluster_naive(self, deadline)
-            else:
-                formation.form_cluster(self, deadline)
+            form = formation.form_cluster_naive if bootstrap == "naive" else formation.form_cluster
+            form(primaries, replica_of, deadline)
         elif not naive_replicaof:
-            with self._fast_cron([self.node(s.name) for s in topo.primaries]):
-                for node, spec in zip(data, topo.nodes, strict=True):
-                    if spec.replica_of:
-                        self._replicate(node, self.node(spec.replica_of))
-                self._wait_replicas(deadline)
-        self._wait_replicas(deadline)
+            with spawning.fast_cron(primaries):
+                for replica, primary in replica_of.items():
+                    spawning.replicate(replica, primary)
+                readiness.wait_replicas(self.nodes, self._roles, deadline)
+        readiness.wait_replicas(self.nodes, self._roles, deadline)
         if topo.cluster:
-            formation.wait_cluster_ok(self, deadline)
+            self._wait_cluster_ok(deadline)
         if topo.sentinels:
-            formation.start_sentinels(self, naive=bootstrap == "naive", deadline=deadline)
-
-    @contextlib.contextmanager
-    def _fast_cron(self, primaries: list[Node], hz: int = 100) -> Iterator[None]:
-        """Run the primaries' cron at ``hz`` during the replicas' first sync, then restore it.
-
-        A primary reaps the child that streamed a snapshot, and only then streams writes
-        to the replica, in its cron: every 100 ms at the default ``hz 10``. Measured on
-        Redis 7.0.15 and Valkey 9.1: replicated lab ready in 0.24 s without, ~0.14 s with.
-        Every node ends with its configured ``hz``.
-        """
-        saved = {}
-        for n in primaries:
-            saved[n.name] = n.control.config_get("hz")["hz"]
-            n.control.config_set("hz", hz)
-        try:
-            yield
-        finally:
-            for n in primaries:
-                if n.alive:
-                    with contextlib.suppress(redis.RedisError, OSError):
-                        n.control.config_set("hz", saved[n.name])
-
-    def _spawn_all(self, nodes: list[Node]) -> None:
-        """Start processes together, then wait for each: startup costs max(), not sum()."""
-        for n in nodes:
-            n.spawn()
-        for n in nodes:
-            try:
-                n.wait_ready()
-            except PortInUse:
-                n._forget_port()
-                n.config_path.unlink(missing_ok=True)
-                n.start()
-
-    def _remaining(self, deadline: float) -> float:
-        return max(0.1, deadline - time.monotonic())
-
-    def _replicate(self, replica: Node, primary: Node) -> None:
-        """REPLICAOF once it answers (18 ms to sync instead of ~1 s with the config line)."""
-        with replica.client() as c:
-            c.replicaof(primary.host, primary.port)
-        with replica.config_path.open("a") as fh:
-            fh.write(
-                "\n# --- replication (sent as REPLICAOF at start, kept here for restarts)\n"
-                f"replicaof {primary.host} {primary.port}\n"
+            sentinels = formation.sentinel_nodes(
+                topo,
+                primary=self.primary,
+                replicas=self.replicas,
+                server=self.server,
+                workdir=self.workdir,
+                settings=self.sentinel_settings,
+                lab_name=self.name,
+                detached=self.detached,
+                naive=bootstrap == "naive",
             )
+            self.nodes.extend(sentinels)
+            self._roles.update({s.name: "sentinel" for s in sentinels})
+            spawning.spawn_all(sentinels)
+            self._save_record()
+            formation.wait_sentinels(sentinels, self.data_nodes, topo.master_name, deadline)
 
-    def _wait_replicas(self, deadline: float) -> None:
-        """Every live replica in sync, *and* its primary streaming to it.
-
-        ``master_link_status:up`` on the replica is not enough: after a diskless full
-        sync the primary keeps the replica in ``wait_bgsave`` until it has reaped the
-        child that streamed the snapshot (its cron, every 100 ms at ``hz 10``), and only
-        then sends it new writes. So readiness also waits for ``state=online`` in the
-        primary's ``INFO replication``.
-        """
-        by_port = {n.port: n for n in self.data_nodes}
-        for node in self.nodes:
-            if self._roles.get(node.name) == "replica" and node.alive:
-                self._wait_link_up(node, deadline)
-                primary = by_port.get(int(node.info("replication").get("master_port", 0)))
-                if primary is not None and primary.alive:
-                    self._wait_online(primary, node, deadline)
-
-    def _wait_online(self, primary: Node, replica: Node, deadline: float) -> None:
-        def online() -> bool:
-            info = primary.info("replication")
-            for i in range(int(info.get("connected_slaves", 0))):
-                entry = info.get(f"slave{i}", {})
-                if int(entry.get("port", -1)) == replica.port:
-                    return entry.get("state") == "online"
-            return False
-
-        wait_until(
-            online,
-            timeout=self._remaining(deadline),
-            interval=0.002,
-            what=f"{primary.name} streaming to {replica.name}",
-        )
-
-    def _wait_link_up(self, node: Node, deadline: float) -> None:
-        def up() -> bool:
-            node._raise_if_dead()
-            return node.info("replication").get("master_link_status") == "up"
-
+    def _wait_cluster_ok(self, deadline: Deadline) -> None:
+        conns = [n.client(socket_timeout=2) for n in self.data_nodes if n.alive]
         try:
-            wait_until(up, timeout=self._remaining(deadline), what=f"{node.name} in sync")
-        except TimeoutError as exc:
-            raise StartupTimeout(
-                f"{exc}\nLast log lines of {node.name}:\n{node.log_tail(10)}"
-            ) from None
+            formation.wait_cluster_ok(conns, timeout=deadline.remaining(), error=StartupTimeout)
+        finally:
+            for c in conns:
+                c.close()
 
     # ============================================================ accessors
     @property
@@ -441,7 +296,7 @@ class Lab:
         for n in self.nodes:
             if n.name == name:
                 return n
-        raise KeyError(
+        raise NodeNotFound(
             f"no node {name!r} in lab {self.name}; nodes: {[n.name for n in self.nodes]}"
         )
 
@@ -457,11 +312,7 @@ class Lab:
         ``admin``; pass ``username=``/``password=`` (see :attr:`credentials`) for another user.
         """
         if self.topology.cluster:
-            alive = [n for n in self.data_nodes if n.alive]
-            kw = alive[0].client_kwargs(**kwargs)
-            kw.pop("host")
-            kw.pop("port")
-            return RedisCluster(startup_nodes=[ClusterNode(n.host, n.port) for n in alive], **kw)
+            return clients.cluster_client(self.data_nodes, **kwargs)
         return self.primary.client(**kwargs)
 
     def sentinel_client(self, **kwargs: Any) -> Sentinel:
@@ -471,19 +322,12 @@ class Lab:
         """
         if not self.sentinels:
             raise TopologyError(f"lab {self.name} ({self.topology.name}) has no sentinels")
-        kw: dict[str, Any] = {"socket_timeout": 0.5, "decode_responses": True}
-        kw.update(kwargs)
-        return Sentinel([(s.host, s.port) for s in self.sentinels], **kw)
+        return clients.sentinel_client(self.sentinels, **kwargs)
 
     # ------------------------------------------------------------- readiness
     def _refresh_roles(self) -> None:
         """Re-read every data node's role; a dead node's role becomes ``down``."""
-        for n in self.data_nodes:
-            if n.alive:
-                with contextlib.suppress(redis.RedisError, OSError):
-                    self._roles[n.name] = n.current_role()
-            else:
-                self._roles[n.name] = "down"
+        readiness.refresh_roles(self.data_nodes, self._roles)
 
     def wait_ready(self, timeout: float = 30.0) -> Lab:
         """Wait until the topology is healthy on its *current* roles (after a failover).
@@ -492,42 +336,38 @@ class Lab:
         live data node is its replica and in sync. Cluster: ``cluster_state:ok`` on
         every live node, replicas in sync. Updates :attr:`primary` / :attr:`replicas`.
         """
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         for n in self.nodes:
             if n.alive:
-                n.wait_ready(self._remaining(deadline))
+                n.wait_ready(deadline.remaining())
         topo = self.topology
         while True:
             if topo.sentinels:
-                formation.wait_sentinel_primary(self, deadline)
+                formation.wait_sentinel_primary(
+                    self.sentinels, self.data_nodes, topo.master_name, deadline
+                )
             self._refresh_roles()
             if topo.cluster:
-                formation.wait_cluster_ok(self, deadline)
+                self._wait_cluster_ok(deadline)
                 self._refresh_roles()
-            self._wait_replicas(deadline)
+            readiness.wait_replicas(self.nodes, self._roles, deadline)
             if not topo.sentinels:
                 break
-            formation.wait_sentinels(self, deadline)
+            formation.wait_sentinels(self.sentinels, self.data_nodes, topo.master_name, deadline)
             # A failover may have moved on meanwhile (a second election under load):
             # done only when the sentinels still name the primary we settled on.
             named = self.sentinels_primary_port()
             self._refresh_roles()
             if named is not None and self.primaries and self.primary.port == named:
                 break
-            if time.monotonic() > deadline:
+            if deadline.expired():
                 raise StartupTimeout(f"sentinels of {self.name} did not settle on a primary")
         self._save_record()
         return self
 
     def sentinels_primary_port(self) -> int | None:
         """The primary's port if every live sentinel names the same one, else None."""
-        ports = set()
-        for s in self.sentinels:
-            if s.alive:
-                with s.client(socket_timeout=1) as c:
-                    addr = c.sentinel_get_master_addr_by_name(self.topology.master_name)
-                ports.add(int(addr[1]) if addr else None)
-        return ports.pop() if len(ports) == 1 else None
+        return readiness.sentinels_primary_port(self.sentinels, self.topology.master_name)
 
     # ------------------------------------------------------------- add node
     def add_node(self, name: str | None = None) -> Node:
@@ -541,7 +381,7 @@ class Lab:
             while any(n.name == f"node-{i}" for n in self.nodes):
                 i += 1
             name = f"node-{i}"
-        node = self._new_data_node(name, "primary", cluster=self.topology.cluster)
+        node = self._new_data_node(name, "primary")
         node.start()
         self.nodes.append(node)
         self._roles[name] = "primary"
@@ -582,23 +422,19 @@ class Lab:
         ``name`` may be left out when exactly one lab runs. :meth:`stop` on an
         attached lab leaves it running unless ``force=True``.
         """
-        records = {}
-        for d in labs_dir().iterdir():
-            rec = read_record(d) if d.is_dir() else None
-            if rec and live_pids(rec):
-                records[rec["name"]] = (d, rec)
+        running = records.running_records()
         if name is None:
-            if len(records) != 1:
+            if len(running) != 1:
                 raise LabNotFound(
-                    f"{len(records)} labs are running ({', '.join(records) or 'none'}); name one"
+                    f"{len(running)} labs are running ({', '.join(running) or 'none'}); name one"
                 )
-            name = next(iter(records))
-        if name not in records:
+            name = next(iter(running))
+        if name not in running:
             raise LabNotFound(
-                f"no running lab called {name!r}; running: {', '.join(records) or 'none'} "
+                f"no running lab called {name!r}; running: {', '.join(running) or 'none'} "
                 "(start one with `redislab up TOPOLOGY`)"
             )
-        record_dir, rec = records[name]
+        record_dir, rec = running[name]
         lab = cls(
             name=rec["name"],
             topology=get_topology(rec["topology"]),
@@ -613,27 +449,14 @@ class Lab:
         lab.created = rec.get("created", lab.created)
         lab.sentinel_settings.update(rec.get("sentinel_settings") or {})
         lab.credentials = rec.get("credentials") or {}
-        if rec.get("tls_dir"):
-            d = Path(rec["tls_dir"])
-            lab.tls = TLSFiles(
-                d / "ca.crt", d / "server.crt", d / "server.key", d / "client.crt", d / "client.key"
-            )
-        secure = lab.topology.secure
+        lab.tls = records.tls_from_record(rec)
         for nr in rec["nodes"]:
-            node = Node(
-                name=nr["name"],
-                role=nr["role"],
+            node = records.node_from_record(
+                nr,
                 server=lab.server,
-                directory=Path(nr["dir"]),
-                port=nr["port"],
-                cluster=nr.get("cluster", False),
-                tls=lab.tls if nr["role"] != "sentinel" else None,
-                username="admin" if secure and nr["role"] != "sentinel" else None,
-                password=lab.credentials.get("admin")
-                if secure and nr["role"] != "sentinel"
-                else None,
-                die_with_parent=False,
-                pid=nr["pid"],
+                tls=lab.tls,
+                credentials=lab.credentials,
+                secure=lab.topology.secure,
             )
             lab.nodes.append(node)
             lab._roles[node.name] = nr.get("current_role") or nr["role"]
@@ -652,8 +475,6 @@ class Lab:
             self._stopped = True
             return
         self._stopped = True
-        import signal
-
         for n in self.nodes:  # signal all first: stopping costs max(), not sum()
             if n.pid is not None and n.alive:
                 with contextlib.suppress(RedislabError):
@@ -692,6 +513,3 @@ class Lab:
             }
             for n in self.nodes
         ]
-
-
-__all__ += ["PDEATHSIG_SUPPORTED"]

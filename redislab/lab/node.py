@@ -12,7 +12,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ..errors import ConfigError, NodeDied, StartupTimeout
-from .config import apply_overrides, render_config
+from .config import Section, apply_overrides, render_config
 from .ports import release_port, reserve_port, transfer_ports
 from .process import spawn
 from .servers import ServerInfo
@@ -84,7 +84,7 @@ class Node:
         role: str,
         server: ServerInfo,
         directory: Path,
-        sections: list[tuple[str, Mapping[str, object]]] | None = None,
+        sections: Sequence[Section] | None = None,
         port: int | None = None,
         cluster: bool = False,
         tls: TLSFiles | None = None,
@@ -98,7 +98,7 @@ class Node:
         self.role = role
         self.server = server
         self.dir = Path(directory)
-        self.sections = sections or []
+        self.sections: list[Section] = list(sections or [])
         self.cluster = cluster
         self.tls = tls
         self.username = username
@@ -158,7 +158,7 @@ class Node:
             "dir": f'"{self.dir}"',
             "logfile": f'"{self.log_path}"',
         }
-        sections = [("network", net), ("process and files", base), *self.sections]
+        sections: list[Section] = [("network", net), ("process and files", base), *self.sections]
         self.config_path.write_text(
             render_config(sections, title=self.title, server_label=self.server.label)
         )
@@ -362,7 +362,7 @@ class Node:
 
     def current_role(self) -> str:
         """``primary``, ``replica`` or ``sentinel``, asked from the server now."""
-        role = self.control.execute_command("ROLE")[0]
+        role = str(self.control.execute_command("ROLE")[0])
         return {"master": "primary", "slave": "replica"}.get(role, role)
 
     # ----------------------------------------------------------------- faults

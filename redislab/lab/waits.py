@@ -54,7 +54,7 @@ class Deadline:
 
     def remaining(self) -> float:
         """Seconds left (never below a small positive floor, so a last poll still runs)."""
-        return max(0.05, self.at - time.monotonic())
+        return max(0.1, self.at - time.monotonic())
 
     def expired(self) -> bool:
         return time.monotonic() >= self.at

@@ -12,7 +12,7 @@ from typing import Any
 import redis
 
 from ..errors import PersistenceError, ToolError
-from ..keys import key
+from ..keys import PERSISTENCE, key
 from ..kit.measure import wait_until
 
 __all__ = [
@@ -120,7 +120,7 @@ def populate_mixed(
     rng = random.Random(seed)
     pipe = pipeline if pipeline is not None else connection.pipeline(transaction=False)
     for i in range(n):
-        k = key("persistence", name, i)
+        k = key(PERSISTENCE, name, i)
         kind = i % 5
         if kind == 0:
             pipe.set(k, f"{rng.random():.12f}")
@@ -149,4 +149,4 @@ def populate_hashes(
     ``redislab:persistence:<name>:<i>``. Returns ``n``.
     """
     script = connection.register_script(POPULATE_HASHES_LUA)
-    return int(script(keys=[], args=[n, fields, key("persistence", name)], client=connection))
+    return int(script(keys=[], args=[n, fields, key(PERSISTENCE, name)], client=connection))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import redis
 
-from ..keys import key
+from ..keys import PERSISTENCE, key
 from ..kit.measure import time_calls
 from ._common import (
     PersistenceError,
@@ -290,7 +290,7 @@ def write_latencies(
     pipeline's time is divided by ``batch``.
     """
     value = "v" * value_size
-    prefix = key("persistence", name)
+    prefix = key(PERSISTENCE, name)
     counter = iter(range(10**12))
     if batch <= 1:
 

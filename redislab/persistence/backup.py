@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
+from ..errors import UsageError
 from ._common import (
     PersistenceError,
     _persistence_info,
@@ -177,7 +178,7 @@ def backup_time(name: str) -> _dt.datetime:
     """The UTC time encoded in a backup file name (``dump-20250101T120000Z.rdb``)."""
     m = _BACKUP_RE.search(name)
     if not m:
-        raise ValueError(f"no timestamp in {name!r}")
+        raise UsageError(f"no timestamp in {name!r}")
     text = m.group(1)
     fmt = "%Y%m%dT%H%M%S%fZ" if len(text) > 16 else "%Y%m%dT%H%M%SZ"
     return _dt.datetime.strptime(text, fmt).replace(tzinfo=_dt.UTC)

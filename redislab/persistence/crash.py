@@ -19,7 +19,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ..keys import key
+from ..keys import PERSISTENCE, key
 from ._common import (
     persistence_config,
 )
@@ -161,7 +161,7 @@ def crash_trial(
     label = label or persistence_label(cfg)
     aof_on = cfg["appendonly"] == "yes"
     admin.flushall()
-    prefix = key("persistence", "crash", trial)
+    prefix = key(PERSISTENCE, "crash", trial)
     writer_client = node.client(socket_timeout=10, retry=Retry(NoBackoff(), 0))
     writer = _Writer(writer_client, prefix, value_size)
     proc = psutil.Process(node.pid)

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import psutil
 
-from ..keys import key
+from ..errors import UsageError
+from ..keys import PERSISTENCE, key
 from ..kit.measure import progress as progress_bar
 from ._common import (
     PersistenceError,
@@ -183,7 +184,7 @@ def measure_load_time(
         mode = "hybrid" if cfg["aof-use-rdb-preamble"] == "yes" else "aof"
     else:
         mode = "rdb"
-    prefix = key("persistence", "load")
+    prefix = key(PERSISTENCE, "load")
     stash_root = Path(cfg["dir"]) / ".redislab-load-stash"
     nbytes: dict[int, int] = {}
     timings: dict[int, list[RestartTiming]] = {}
@@ -267,7 +268,7 @@ def fit_line(x: Sequence[float], y: Sequence[float], *, robust: bool = False) ->
     xs = np.asarray(x, dtype=float)
     ys = np.asarray(y, dtype=float)
     if xs.size < 2 or xs.size != ys.size:
-        raise ValueError("fit_line needs at least two (x, y) pairs of equal length")
+        raise UsageError("fit_line needs at least two (x, y) pairs of equal length")
     if robust:
         i, j = np.triu_indices(xs.size, k=1)
         dx = xs[j] - xs[i]

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import redis
 
+from ..errors import UsageError
 from ._common import (
     _persistence_info,
     _wait_persistence,
@@ -50,7 +51,7 @@ def parse_save_points(text: str) -> list[tuple[int, int]]:
     """``"3600 1 300 100"`` -> ``[(3600, 1), (300, 100)]`` (an empty string: no snapshots)."""
     parts = text.replace('"', "").split()
     if len(parts) % 2:
-        raise ValueError(f"save points come in <seconds> <changes> pairs: {text!r}")
+        raise UsageError(f"save points come in <seconds> <changes> pairs: {text!r}")
     return [(int(parts[i]), int(parts[i + 1])) for i in range(0, len(parts), 2)]
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 from redis.retry import Retry
 
-from ..errors import FaultTimeout
+from ..errors import FaultTimeout, UsageError
 from ..kit.loads import FailoverRun, WriteLoad, lost_writes, paused
 from ..kit.timeline import Timeline, _close_all, no_retry, wait_for, wait_role
 from .probes import sync_replicas
@@ -265,7 +265,7 @@ def sentinel_split_brain(
     resumed, even if a wait times out.
     """
     if demote not in ("manual", "sentinel"):
-        raise ValueError("demote must be 'manual' or 'sentinel'")
+        raise UsageError("demote must be 'manual' or 'sentinel'")
     old = lab.primary
     old_addr = old.address
     epoch = sentinel_epoch(lab)

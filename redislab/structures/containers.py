@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import StructureError
-from ..keys import key
+from ..keys import TAGS, key
 from ._common import memory_usage
 
 # --------------------------------------------------------------------------- lists
@@ -92,9 +92,9 @@ def tag_item(connection: Any, item: str, tags: Sequence[str], *, pipeline: Any =
     """Index ``item`` under each tag (``SADD tag-set item``) and keep its own tag set."""
     pipe = pipeline if pipeline is not None else connection.pipeline(transaction=False)
     for t in tags:
-        pipe.sadd(key("tags", "tag", t), item)
+        pipe.sadd(key(TAGS, "tag", t), item)
     if tags:
-        pipe.sadd(key("tags", "item", item), *tags)
+        pipe.sadd(key(TAGS, "item", item), *tags)
     if pipeline is None:
         pipe.execute()
 
@@ -113,9 +113,9 @@ def tag_query(
     """
     if not all_of and not any_of:
         raise StructureError("tag_query needs all_of or any_of")
-    tk = lambda t: key("tags", "tag", t)  # noqa: E731
-    tmp_all = key("tags", "tmp", "all", threading.get_ident())
-    tmp_any = key("tags", "tmp", "any", threading.get_ident())
+    tk = lambda t: key(TAGS, "tag", t)  # noqa: E731
+    tmp_all = key(TAGS, "tmp", "all", threading.get_ident())
+    tmp_any = key(TAGS, "tmp", "any", threading.get_ident())
     pipe = connection.pipeline(transaction=True)
     sources = []
     if all_of:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..keys import key
+from ..keys import ENCODING, key
 from ._common import config_int
 
 
@@ -110,7 +110,7 @@ def encoding_thresholds(connection: Any) -> tuple[pd.DataFrame, dict[str, pd.Dat
     """
     rows, curves = [], {}
     for exp in _experiments(connection):
-        k = key("encoding", exp["type"], exp["config"])
+        k = key(ENCODING, exp["type"], exp["config"])
         df = grow_and_observe(
             connection, k, lambda p, i, add=exp["add"], k=k: add(p, k, i), n_max=exp["steps"]
         )

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import StructureError
-from ..keys import key
+from ..keys import PROFILE, key
 from ..kit.features import has_command
 from ..kit.measure import summarize, time_calls, wire_cost
 from ._common import _script
@@ -47,8 +47,8 @@ def profile_key(layout: str, uid: int | str, field: str | None = None) -> str:
     if layout == "keys":
         if field is None:
             raise StructureError("the 'keys' layout stores one key per field: name the field")
-        return key("profile", layout, uid, field)
-    return key("profile", layout, uid)
+        return key(PROFILE, layout, uid, field)
+    return key(PROFILE, layout, uid)
 
 
 def flatten_profile(profile: Mapping[str, Any]) -> dict[str, str]:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import StructureError
-from ..keys import key
+from ..keys import HLL, key
 from ._common import _raw, memory_usage
 
 HLL_STANDARD_ERROR = 0.0081  # documented standard error of Redis's HLL (16384 registers)
@@ -43,7 +43,7 @@ def hll_accuracy(
     ids = rng.permutation(ids)[: cps[-1]]  # distinct, in random order
     if len(ids) < cps[-1]:
         raise StructureError("could not draw enough distinct ids")  # pragma: no cover
-    k_hll, k_set = key("hll", name), key("hll", name, "exact")
+    k_hll, k_set = key(HLL, name), key(HLL, name, "exact")
     connection.delete(k_hll, k_set)
     rows, done = [], 0
     for cp in cps:

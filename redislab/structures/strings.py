@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import StructureError
-from ..keys import key
+from ..keys import BITFIELD, DAU, key
 from ._common import _raw, memory_usage
 
 
@@ -200,7 +200,7 @@ def combine_days(
 
 def bitmap_vs_set_memory(connection: Any, user_ids: Sequence[int], *, name: str) -> pd.DataFrame:
     """Store the same user ids as a bitmap and as a set; compare ``MEMORY USAGE``."""
-    kb, ks = key("dau", name, "bitmap"), key("dau", name, "set")
+    kb, ks = key(DAU, name, "bitmap"), key(DAU, name, "set")
     connection.delete(kb, ks)
     mark_active(connection, kb, user_ids)
     for chunk in range(0, len(user_ids), 1000):
@@ -261,7 +261,7 @@ def bitfield_overflow(connection: Any, *, increments: int = 300, bits: int = 8) 
     """Increment one ``u{bits}`` field ``increments`` times under WRAP, SAT and FAIL."""
     rows = []
     for mode in ("WRAP", "SAT", "FAIL"):
-        k = key("bitfield", "overflow", mode.lower())
+        k = key(BITFIELD, "overflow", mode.lower())
         connection.delete(k)
         pipe = connection.pipeline(transaction=False)
         for _ in range(increments):
