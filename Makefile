@@ -8,12 +8,13 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 CLAIMS_DIR ?= build/claims
 export REDISLAB_CLAIMS_DIR := $(abspath $(CLAIMS_DIR))
 
-.PHONY: lab test test-unit test-notebooks claims report bench lint format strip compose clean help
+.PHONY: lab test test-unit test-notebooks test-browser claims report bench lint format strip compose clean help
 
 help:
 	@echo "make lab            build .venv and open JupyterLab on notebooks/"
 	@echo "make test           the whole test suite and every notebook (pytest --nbval-lax)"
 	@echo "make test-notebooks only the notebooks (REDISLAB_SERVER=redis8|valkey to switch engine)"
+	@echo "make test-browser   JupyterLab driven by a headless Chromium; screenshots in build/browser/"
 	@echo "make claims         run the notebooks on every engine found here; build/claims/claims.html"
 	@echo "make report         execute every notebook, HTML with plots under build/"
 	@echo "make bench          print the speed benchmarks (ratios against baselines)"
@@ -33,10 +34,15 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
 
 test: $(STAMP)
-	$(BIN)/pytest tests $(NOTEBOOKS) --nbval-lax
+	$(BIN)/pytest tests $(NOTEBOOKS) --nbval-lax --ignore=tests/browser
 
 test-unit: $(STAMP)
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests --ignore=tests/browser
+
+# JupyterLab in a headless Chromium (Debian: apt-get install chromium chromium-driver);
+# skipped, with the reason, where none is found. Screenshots in build/browser/.
+test-browser: $(STAMP)
+	$(BIN)/pytest tests/browser -v
 
 test-notebooks: $(STAMP)
 	$(BIN)/pytest --nbval-lax $(NOTEBOOKS)

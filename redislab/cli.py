@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,8 +35,22 @@ def cmd_servers(args: argparse.Namespace) -> int:
         find_server()  # raises ServerNotFound with instructions
     try:
         default = find_server()
-    except RedislabError:
+    except RedislabError as exc:
         default = None
+        named = os.environ.get("REDISLAB_SERVER")
+        if named:
+            try:
+                fallback = find_server(found[0].source) if found else None
+            except RedislabError:
+                fallback = None
+            instead = (
+                f"labs will fail to start until it is fixed or unset (unset, {fallback.source} "
+                f"would be used)"
+                if fallback
+                else "no other server is found either"
+            )
+            reason = str(exc).splitlines()[0].rstrip(".")
+            print(f"REDISLAB_SERVER={named!r} names no usable server ({reason}): {instead}.\n")
     rows = [
         {
             "name": s.source,
@@ -82,6 +97,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         config=config,
         sentinel=sentinel or None,
         detach=True,
+        port=args.port,
+        sentinel_port=args.sentinel_port,
+        master_name=args.master_name,
     )
     print(f"lab {lab.name} is up ({lab.topology.description}, {lab.server.label}, "
           f"{lab.startup_seconds:.2f} s):")  # fmt: skip
@@ -235,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--sentinel", action="append", metavar="KEY=MS",
         help="Sentinel setting, e.g. down-after-milliseconds=1500",
     )  # fmt: skip
+    s.add_argument("--port", type=int, help="data nodes on PORT, PORT+1, ... (e.g. 6379, 16379)")
+    s.add_argument("--sentinel-port", type=int, help="sentinels from here (default PORT+20000)")
+    s.add_argument("--master-name", help="the name sentinels monitor the primary under")
     s.set_defaults(func=cmd_up)
     s = sub.add_parser("down", help="stop a lab (or --all)")
     s.add_argument("name", nargs="?")
@@ -268,6 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except RedislabError as exc:
         print(f"redislab: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a path that does not exist, a permission: one line, not a traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"redislab: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
 
 

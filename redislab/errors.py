@@ -17,7 +17,9 @@ __all__ = [
     "LabNotFound",
     "NodeDied",
     "NodeNotFound",
+    "NotSupported",
     "PersistenceError",
+    "PortTaken",
     "RedislabError",
     "SerializationError",
     "ServerNotFound",
@@ -94,6 +96,14 @@ class NodeNotFound(LabError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class PortTaken(LabError):
+    """A port a lab was asked to use (``Lab.start(port=...)``) is taken; names the port."""
+
+
+class NotSupported(LabError):
+    """The operation needs a lab that redislab runs (kill, pause, restart, reconfigure)."""
 
 
 class ToolError(LabError):

@@ -73,3 +73,21 @@ def test_certs_writes_a_chain_that_verifies_and_never_overwrites(tmp_path):
     assert (d / "ca.crt").read_bytes() == before
     assert run("certs", str(d), "--force").returncode == 0
     assert (d / "ca.crt").read_bytes() != before
+
+
+def test_a_cli_failure_is_one_line_and_a_nonzero_exit(tmp_path, capsys):
+    from redislab.cli import main
+
+    assert main(["compose", "-o", str(tmp_path / "missing" / "dir" / "file.yml")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "No such file or directory" in err
+
+
+def test_servers_says_when_redislab_server_names_nothing(monkeypatch, capsys):
+    from redislab.cli import main
+
+    monkeypatch.setenv("REDISLAB_SERVER", "/no/such/redis-server")
+    assert main(["servers"]) == 0
+    out = capsys.readouterr().out
+    assert "REDISLAB_SERVER='/no/such/redis-server' names no usable server" in out
+    assert "*" not in out.split("\n\n", 1)[1].split("Choose")[0]  # no default marked

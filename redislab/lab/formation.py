@@ -182,6 +182,7 @@ def sentinel_nodes(
     lab_name: str,
     detached: bool,
     naive: bool,
+    ports: Sequence[int | None] | None = None,
 ) -> list[Node]:
     """The sentinels of ``topology``, configured but not started.
 
@@ -201,9 +202,13 @@ def sentinel_nodes(
         )
         for i in range(topology.sentinels)
     ]
-    for s in sentinels:
-        s.port = reserve_port()
-        s._reserved = True
+    for s, fixed in zip(sentinels, ports or [None] * len(sentinels), strict=True):
+        if fixed is None:
+            s.port = reserve_port()
+            s._reserved = True
+        else:
+            s.port = fixed
+            s._fixed_port = True
     m = topology.master_name
     for i, s in enumerate(sentinels):
         conf: list[tuple[str, object]] = [

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import os
 import secrets
 import shutil
@@ -90,6 +91,7 @@ class Lab:
         self.tls: TLSFiles | None = None
         self.credentials: dict[str, str] = {}
         self._roles: dict[str, str] = {}
+        self._ports: tuple[list[int | None], list[int | None]] = ([], [])
         self._stopped = False
         self.created = time.time()
         self.startup_seconds: float | None = None
@@ -109,6 +111,9 @@ class Lab:
         detach: bool = False,
         bootstrap: str = "fast",
         timeout: float = 60.0,
+        port: int | None = None,
+        sentinel_port: int | None = None,
+        master_name: str | None = None,
     ) -> Lab:
         """Start ``topology`` and return once it is ready.
 
@@ -128,8 +133,16 @@ class Lab:
             bootstrap: ``fast`` (default) or ``naive``: the slow, textbook way to form
                 replication, sentinels and clusters, kept to measure the difference.
             timeout: seconds for the whole topology to become ready.
+            port: put the data nodes on ``port, port + 1, ...`` (topology order) instead of
+                free random ports: for test suites that expect fixed addresses (6379; a
+                cluster on 16379-16384). Every port must be free (:class:`PortTaken`).
+            sentinel_port: the sentinels' first port (default ``port + 20000``: 26379...).
+            master_name: the name sentinels monitor the primary under (default ``mymaster``).
         """
-        topo, persist = specs.validate_start(topology, persistence, bootstrap, sentinel)
+        topo, persist = specs.validate_start(
+            topology, persistence, bootstrap, sentinel, master_name
+        )
+        data_ports, sentinel_ports = specs.fixed_ports(topo, port, sentinel_port)
         info = find_server(server)
         cleanup_stale()
         t0 = time.perf_counter()
@@ -156,6 +169,7 @@ class Lab:
             detached=detach,
         )
         lab.sentinel_settings.update({k: int(v) for k, v in (sentinel or {}).items()})
+        lab._ports = (data_ports, sentinel_ports)
         if not detach:  # a detached lab outlives this process: never stop it at exit
             with _live_lock:
                 _live_labs.add(lab)
@@ -170,7 +184,7 @@ class Lab:
         return lab
 
     # ------------------------------------------------------------ node specs
-    def _new_data_node(self, name: str, role: str) -> Node:
+    def _new_data_node(self, name: str, role: str, port: int | None = None) -> Node:
         sections = specs.data_sections(
             topology=self.topology,
             server=self.server,
@@ -190,6 +204,7 @@ class Lab:
             tls=self.tls,
             credentials=self.credentials,
             detached=self.detached,
+            port=port,
         )
 
     # ------------------------------------------------------------ bring up
@@ -198,7 +213,11 @@ class Lab:
         deadline = Deadline(timeout)
         if topo.secure:
             self.credentials, self.tls = specs.security_files(self.workdir, self.server)
-        data = [self._new_data_node(s.name, s.role) for s in topo.nodes]
+        data_ports = self._ports[0] or [None] * len(topo.nodes)
+        data = [
+            self._new_data_node(s.name, s.role, p)
+            for s, p in zip(topo.nodes, data_ports, strict=True)
+        ]
         self.nodes = list(data)
         for s in topo.nodes:
             self._roles[s.name] = s.role
@@ -209,8 +228,9 @@ class Lab:
             from .ports import reserve_port
 
             primary = data[0]
-            primary.port = reserve_port()
-            primary._reserved = True
+            if not primary.port:
+                primary.port = reserve_port()
+                primary._reserved = True
             for node, spec in zip(data, topo.nodes, strict=True):
                 if spec.role == "replica":
                     node.sections = [
@@ -243,6 +263,7 @@ class Lab:
                 lab_name=self.name,
                 detached=self.detached,
                 naive=bootstrap == "naive",
+                ports=self._ports[1] or None,
             )
             self.nodes.extend(sentinels)
             self._roles.update({s.name: "sentinel" for s in sentinels})
@@ -397,6 +418,7 @@ class Lab:
             {
                 "name": self.name,
                 "topology": self.topology.name,
+                "master_name": self.topology.master_name,
                 "server": str(self.server.path),
                 "server_source": self.server.source,
                 "persistence": self.persistence,
@@ -437,7 +459,10 @@ class Lab:
         record_dir, rec = running[name]
         lab = cls(
             name=rec["name"],
-            topology=get_topology(rec["topology"]),
+            topology=dataclasses.replace(
+                get_topology(rec["topology"]),
+                master_name=rec.get("master_name") or get_topology(rec["topology"]).master_name,
+            ),
             server=server_info(rec["server"], rec.get("server_source", "path")),
             workdir=Path(rec["workdir"]),
             record_dir=record_dir,

@@ -16,7 +16,7 @@ def spawn_all(nodes: Sequence[Node]) -> None:
     """Start processes together, then wait for each: startup costs max(), not sum().
 
     A node that lost its port to another process ("Address already in use") is started
-    again on a new port.
+    again on a new port, unless its port was fixed (then the error names it).
     """
     for n in nodes:
         n.spawn()
@@ -24,6 +24,8 @@ def spawn_all(nodes: Sequence[Node]) -> None:
         try:
             n.wait_ready()
         except PortInUse:
+            if n._fixed_port:
+                raise
             n._forget_port()
             n.config_path.unlink(missing_ok=True)
             n.start()

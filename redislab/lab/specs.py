@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..errors import TopologyError
+from ..errors import PortTaken, TopologyError, UsageError
 from .config import Section, persistence_directives
 from .node import Node
+from .ports import port_is_free
 from .servers import ServerInfo
 from .tls import TLSFiles, make_tls_files
 from .topology import SENTINEL_SETTINGS, Topology, get_topology
 
-__all__ = ["BOOTSTRAPS", "data_sections", "new_data_node", "security_files", "validate_start"]
+__all__ = [
+    "BOOTSTRAPS",
+    "data_sections",
+    "fixed_ports",
+    "new_data_node",
+    "security_files",
+    "validate_start",
+]
 
 BOOTSTRAPS = ("fast", "naive")
 """How a topology is formed: ``fast`` (the lab's way) or ``naive`` (the textbook way)."""
@@ -27,9 +36,16 @@ def validate_start(
     persistence: str | None,
     bootstrap: str,
     sentinel: Mapping[str, int] | None,
+    master_name: str | None = None,
 ) -> tuple[Topology, str]:
     """Check ``Lab.start``'s names before anything starts; the error lists the valid ones."""
     topo = get_topology(topology)
+    if master_name is not None:
+        if not topo.sentinels:
+            raise TopologyError(f"master_name= needs the sentinel topology, not {topo.name!r}")
+        if not master_name or any(c.isspace() for c in master_name):
+            raise UsageError(f"master_name must be one word, got {master_name!r}")
+        topo = dataclasses.replace(topo, master_name=master_name)
     persist = persistence or "none"
     persistence_directives(persist)
     if bootstrap not in BOOTSTRAPS:
@@ -110,6 +126,7 @@ def new_data_node(
     tls: TLSFiles | None,
     credentials: Mapping[str, str],
     detached: bool,
+    port: int | None = None,
 ) -> Node:
     """A data node of a lab (not started); in a secure lab its own clients log in as admin."""
     user = "admin" if topology.secure else None
@@ -119,6 +136,7 @@ def new_data_node(
         server=server,
         directory=workdir / name,
         sections=sections,
+        port=port,
         cluster=topology.cluster,
         tls=tls,
         username=user,
@@ -149,3 +167,37 @@ def security_files(workdir: Path, server: ServerInfo) -> tuple[dict[str, str], T
     (workdir / "users.acl").write_text("\n".join(acl) + "\n")
     tls = make_tls_files(workdir / "tls") if server.tls else None
     return credentials, tls
+
+
+def fixed_ports(
+    topology: Topology, port: int | None, sentinel_port: int | None
+) -> tuple[list[int | None], list[int | None]]:
+    """The ports data nodes and sentinels are asked to use (None: a free one is reserved).
+
+    Data nodes get ``port, port + 1, ...`` in topology order; sentinels get
+    ``sentinel_port, sentinel_port + 1, ...`` (default ``port + 20000``: 6379 -> 26379, the
+    usual Sentinel ports). Every port (and a cluster node's bus port, + 10000) must be free
+    now: :class:`PortTaken` names the first that is not, before anything starts.
+    """
+    n_data, n_sent = len(topology.nodes), topology.sentinels
+    if port is None:
+        if sentinel_port is not None:
+            raise UsageError("sentinel_port= needs port= (the data nodes' first port)")
+        return [None] * n_data, [None] * n_sent
+    if n_sent and sentinel_port is None:
+        sentinel_port = port + 20000
+    data = list(range(port, port + n_data))
+    sent = list(range(sentinel_port, sentinel_port + n_sent)) if sentinel_port else []
+    wanted = [*data, *(p + 10000 for p in data if topology.cluster), *sent]
+    bad = [p for p in wanted if not 0 < p < 65536]
+    if bad:
+        raise UsageError(f"port {bad[0]} is out of range (the lab needs {wanted[0]}-{wanted[-1]})")
+    if len(set(wanted)) != len(wanted):
+        raise UsageError(f"the data, bus and sentinel ports overlap: {sorted(wanted)}")
+    for p in wanted:
+        if not port_is_free(p):
+            raise PortTaken(
+                f"port {p} on 127.0.0.1 is taken (the lab needs {', '.join(map(str, wanted))}); "
+                "stop what listens there or choose another port="
+            )
+    return list(data), list(sent)
