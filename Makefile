@@ -16,7 +16,7 @@ help:
 	@echo "make test-notebooks only the notebooks (REDISLAB_SERVER=redis8|valkey to switch engine)"
 	@echo "make test-browser   JupyterLab driven by a headless Chromium; screenshots in build/browser/"
 	@echo "make claims         run the notebooks on every engine found here; build/claims/claims.html"
-	@echo "make report         execute every notebook, HTML with plots under build/"
+	@echo "make report         execute every notebook: the course site in build/site/ (index.html)"
 	@echo "make bench          print the speed benchmarks (ratios against baselines)"
 	@echo "make lint           ruff check + format check + mypy; make strip: strip notebook outputs"
 	@echo "make compose        regenerate docker-compose.yml from the topology specs"
@@ -54,10 +54,8 @@ claims: $(STAMP)
 	$(BIN)/redislab claims $(CLAIMS_DIR)
 
 report: $(STAMP)
-	@mkdir -p build
-	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=600 \
-		--output-dir build $(NOTEBOOKS)
-	@echo "HTML reports in build/"
+	$(BIN)/redislab site --out build/site
+	@echo "open build/site/index.html"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_startup.py

@@ -238,6 +238,19 @@ def cmd_claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_site(args: argparse.Namespace) -> int:
+    from .site import build_site
+
+    notebooks = sorted(Path(args.notebooks).glob("*.ipynb")) if not args.only else [
+        Path(n) for n in args.only
+    ]  # fmt: skip
+    if not notebooks:
+        raise RedislabError(f"no notebooks in {args.notebooks}")
+    index = build_site(notebooks, Path(args.out), readme=Path("README.md"), timeout=args.timeout)
+    print(f"wrote {index} ({len(notebooks)} notebooks)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="redislab", description="Real Redis topologies, one command.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -280,6 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("claims", help="the claims report (HTML + CSV) from recorded claims")
     s.add_argument("directory", nargs="?", default="build/claims")
     s.set_defaults(func=cmd_claims)
+    s = sub.add_parser("site", help="execute the notebooks and write the course site")
+    s.add_argument("--notebooks", default="notebooks")
+    s.add_argument("--out", default="build/site")
+    s.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    s.add_argument("only", nargs="*", help="only these notebook files")
+    s.set_defaults(func=cmd_site)
     return p
 
 
