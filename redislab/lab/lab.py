@@ -31,7 +31,14 @@ import redis
 from redis.cluster import RedisCluster
 from redis.sentinel import Sentinel
 
-from ..errors import LabNotFound, NodeNotFound, RedislabError, StartupTimeout, TopologyError
+from ..errors import (
+    LabNotFound,
+    NodeNotFound,
+    NotSupported,
+    RedislabError,
+    StartupTimeout,
+    TopologyError,
+)
 from . import clients, formation, readiness, records, spawning, specs
 from .node import Node
 from .process import PDEATHSIG_SUPPORTED
@@ -95,6 +102,8 @@ class Lab:
         self._stopped = False
         self.created = time.time()
         self.startup_seconds: float | None = None
+        #: True for :meth:`connect` labs: a server redislab does not run.
+        self.external = False
 
     # ================================================================ start
     @classmethod
@@ -402,6 +411,8 @@ class Lab:
             while any(n.name == f"node-{i}" for n in self.nodes):
                 i += 1
             name = f"node-{i}"
+        if self.external:
+            raise NotSupported(f"add_node() needs a lab redislab runs; {self.name} is external")
         node = self._new_data_node(name, "primary")
         node.start()
         self.nodes.append(node)
@@ -436,6 +447,30 @@ class Lab:
                 ],
             },
         )
+
+    @classmethod
+    def connect(cls, url: str | None = None) -> Lab:
+        """A lab over a server redislab does not run (default ``$REDISLAB_URL``).
+
+        ``redis://``, ``rediss://``, a cluster node's URL or
+        ``redis+sentinel://host:port[,host:port]/master``: the topology is discovered.
+        Clients and introspection work; killing, pausing, restarting, stopping or adding
+        nodes raise :class:`~redislab.errors.NotSupported`; the clients refuse
+        ``FLUSHALL``, ``CONFIG SET`` and the like (:mod:`redislab.lab.external`).
+        """
+        from .external import discover, external_url
+
+        url = url or external_url()
+        if not url:
+            raise TopologyError("Lab.connect() needs a URL (or REDISLAB_URL)")
+        topo, server, nodes = discover(url)
+        lab = cls(name=f"external-{topo.name}", topology=topo, server=server,
+                  workdir=Path(os.devnull), record_dir=Path(os.devnull), persistence="unknown",
+                  config={}, owned=False, detached=True)  # fmt: skip
+        lab.nodes = list(nodes)
+        lab._roles = {n.name: n.role for n in nodes}
+        lab.external = True
+        return lab
 
     @classmethod
     def attach(cls, name: str | None = None) -> Lab:
