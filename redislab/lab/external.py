@@ -229,9 +229,9 @@ def _discover_sentinel(url: str) -> tuple[Topology, ServerInfo, list[ExternalNod
     for i, r in enumerate(replicas, start=1):
         nodes.append(ExternalNode(name=f"replica-{i}", role="replica", server=server,
                                   host=r["ip"], port=int(r["port"]), connection=creds))  # fmt: skip
-    for i, (h, prt) in enumerate(addrs, start=1):
-        nodes.append(ExternalNode(name=f"sentinel-{i}", role="sentinel", server=server, host=h,
-                                  port=prt, connection={}))  # fmt: skip
+    for i, (shost, sport) in enumerate(addrs, start=1):
+        nodes.append(ExternalNode(name=f"sentinel-{i}", role="sentinel", server=server, host=shost,
+                                  port=sport, connection={}))  # fmt: skip
     topo = dataclasses.replace(get_topology("sentinel"), master_name=master,
                                sentinels=len(addrs))  # fmt: skip
     return _describe(topo, url), server, nodes
