@@ -62,7 +62,7 @@ class PatternUnderTest:
 
     name: str
     read: Callable[[int], dict[str, Any] | None]
-    write: Callable[[dict[str, Any]], None]
+    write: Callable[[dict[str, Any]], Any]
     stats: CacheStats | None = None
     backlog: Callable[[], int] | None = None
     begin: Callable[[], Any] | None = None
@@ -346,7 +346,7 @@ def hit_path_samples(connection: Any, *, n: int = 500, rounds: int = 15) -> dict
         return value
 
     load(1)  # miss: stores the JSON
-    rkey = load.key_for(1)
+    rkey = load.key_for(1)  # type: ignore[attr-defined]
     l1l2 = TwoLevelCache(connection, lambda _: value, name="bench-l1", ttl=600)
     try:
         for _ in range(3):
@@ -465,8 +465,8 @@ def staleness_comparison(
             else:
                 peer = TwoLevelCache(writer, None, name=name, ttl=60, invalidation=mode)
 
-                def write(i: int, peer: TwoLevelCache = peer) -> None:
-                    peer.set(1, i)
+                def write(i: int, cache: TwoLevelCache = peer) -> None:
+                    cache.set(1, i)
 
             connection.set(cache.key(1), -1)
             stale = staleness_after_write(cache, write, 1, rounds=n, timeout=4 * l1_ttl + 1)

@@ -208,6 +208,7 @@ class TwoLevelCache:
         )
         reader = redis.Redis(connection_pool=pool, single_connection_client=True)
         # Called on every (re)connect: tracking is per connection and dies with it.
+        assert reader.connection is not None  # single_connection_client
         reader.connection.register_connect_callback(self._on_reader_connect)
         return reader
 
@@ -266,7 +267,7 @@ class TwoLevelCache:
                 if conn.can_read(timeout=0.05):
                     self._handle(conn.read_response())
                 self._health_check(conn)
-            except (*REDIS_ERRORS, OSError, redis.RedisError) as exc:
+            except (*REDIS_ERRORS, OSError, redis.RedisError) as exc:  # type: ignore[misc]
                 if self._stop.is_set():
                     return
                 self._disable_l1(f"invalidation connection lost ({exc})")

@@ -81,6 +81,7 @@ def stale_set_race(
     t.join(timeout)  # step 3: the reader stores what it read
     later = cache.get(item_id)  # what every reader sees from now on
     db_row = db.get(item_id)
+    assert later is not None and db_row is not None and got["row"] is not None
     return {
         "fix": "versioned entries" if versioned else "none (DEL)",
         "reader_loaded": got["row"]["version"],

@@ -221,7 +221,7 @@ def _writer_name(wait: int) -> str:
 
 
 def _sentinel_settings(connection: redis.Redis, master_name: str) -> dict[str, int]:
-    m = connection.sentinel_master(master_name)
+    m: dict[str, Any] = connection.sentinel_master(master_name)  # type: ignore[assignment]
     return {
         "down-after-milliseconds": int(m["down-after-milliseconds"]),
         "failover-timeout": int(m["failover-timeout"]),
@@ -278,7 +278,7 @@ def sentinel_split_brain(
                 c.config_set("min-replicas-max-lag", min_replicas_max_lag)
     old_conn = old.client(socket_timeout=0.5, socket_connect_timeout=0.5)
     cfg = old_conn.config_get("min-replicas-*")
-    details.update({k: int(v) for k, v in cfg.items()})
+    details.update({str(k): int(str(v)) for k, v in cfg.items()})
     details["replicas in sync"] = sync_replicas(old_conn, timeout=timeout)
     stale = [_master_for(lab, socket_timeout=None, retry=None) for _ in writers]
     for c in stale:

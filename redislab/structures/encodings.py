@@ -112,7 +112,10 @@ def encoding_thresholds(connection: Any) -> tuple[pd.DataFrame, dict[str, pd.Dat
     for exp in _experiments(connection):
         k = key(ENCODING, exp["type"], exp["config"])
         df = grow_and_observe(
-            connection, k, lambda p, i, add=exp["add"], k=k: add(p, k, i), n_max=exp["steps"]
+            connection,
+            k,
+            lambda p, i, add=exp["add"], k=k: add(p, k, i),  # type: ignore[misc]
+            n_max=exp["steps"],
         )
         label = f"{exp['type']}: {exp['grows']}"
         curves[label] = df

@@ -237,10 +237,10 @@ def storage_comparison(
             return lambda: op(next(it))
 
         ops: list[tuple[str, Callable[[int], Any]]] = [
-            ("write whole", lambda i, L=layout: save_profile(connection, L, i, users[i])),
-            ("read whole", lambda i, L=layout: load_profile(connection, L, i, fields)),
-            ("read field", lambda i, L=layout: read_field(connection, L, i, field)),
-            ("write field", lambda i, L=layout: write_field(connection, L, i, field, i)),
+            ("write whole", lambda i, L=layout: save_profile(connection, L, i, users[i])),  # type: ignore[misc]
+            ("read whole", lambda i, L=layout: load_profile(connection, L, i, fields)),  # type: ignore[misc]
+            ("read field", lambda i, L=layout: read_field(connection, L, i, field)),  # type: ignore[misc]
+            ("write field", lambda i, L=layout: write_field(connection, L, i, field, i)),  # type: ignore[misc]
         ]
         if layout == "json":
             ops.append(
