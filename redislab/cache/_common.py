@@ -21,6 +21,7 @@ import redis
 
 from ..errors import CacheError, SerializationError
 from ..keys import CACHE, key
+from ..types import Connection
 
 __all__ = [
     "REDIS_ERRORS",
@@ -161,7 +162,7 @@ class PickleSerializer:
     loads = staticmethod(pickle.loads)
 
 
-def decode_responses(connection: Any) -> bool:
+def decode_responses(connection: Connection) -> bool:
     """True if ``connection`` returns ``str`` (``decode_responses=True``)."""
     return bool(connection.get_connection_kwargs().get("decode_responses", False))
 

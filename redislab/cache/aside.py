@@ -39,6 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import UsageError
+from ..types import Connection
 from ._common import (
     INVALIDATE_VERSION,
     REDIS_ERRORS,
@@ -78,7 +79,7 @@ class CacheAside:
 
     def __init__(
         self,
-        connection: Any,
+        connection: Connection,
         loader: Callable[..., Any] | None = None,
         *,
         name: str,
@@ -362,7 +363,7 @@ def _key_builder(fn: Callable[..., Any], key: str | Callable[..., Any] | None) -
 
 def cached(
     *,
-    connection: Any,
+    connection: Connection,
     ttl: float,
     key: str | Callable[..., Any] | None = None,
     name: str | None = None,

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..errors import StateError
 from ..kit.workload import Database, Op, make_row
+from ..types import Connection
 from ._common import CacheStats
 from .aside import CacheAside, cached
 from .multilevel import TwoLevelCache, staleness_after_write
@@ -70,7 +71,7 @@ class PatternUnderTest:
 
 
 def standard_patterns(
-    connection: Any,
+    connection: Connection,
     db: Database,
     *,
     ttl: float = 0.5,
@@ -202,7 +203,7 @@ def run_workload(
 
 
 def compare_patterns(
-    connection: Any,
+    connection: Connection,
     db: Database,
     ops: list[Op],
     *,
@@ -233,7 +234,7 @@ def rank_patterns(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def refresh_vs_ttl(
-    connection: Any,
+    connection: Connection,
     db: Database,
     keys: np.ndarray,
     *,
@@ -294,7 +295,7 @@ def refresh_vs_ttl(
 
 
 def ttl_spread(
-    connection: Any, *, n: int = 1000, ttl: float = 60.0, jitter: float = 0.1, seed: int = 42
+    connection: Connection, *, n: int = 1000, ttl: float = 60.0, jitter: float = 0.1, seed: int = 42
 ) -> np.ndarray:
     """Store ``n`` entries at once with ``ttl`` ± ``jitter``; return their PTTLs read back (s)."""
     cache = CacheAside(connection, None, name=f"spread-{jitter}", ttl=ttl, jitter=jitter, seed=seed)
@@ -332,7 +333,9 @@ def _interleaved(
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def hit_path_samples(connection: Any, *, n: int = 500, rounds: int = 15) -> dict[str, np.ndarray]:
+def hit_path_samples(
+    connection: Connection, *, n: int = 500, rounds: int = 15
+) -> dict[str, np.ndarray]:
     """Per-round seconds per call of each hit path, measured interleaved in one run.
 
     Paths: ``redis GET`` (raw redis-py), ``GET + json.loads`` (the baseline a
@@ -370,7 +373,7 @@ def hit_path_samples(connection: Any, *, n: int = 500, rounds: int = 15) -> dict
         connection.delete(rkey, l1l2.key(1))
 
 
-def hit_path_timings(connection: Any, *, n: int = 500, rounds: int = 15) -> pd.DataFrame:
+def hit_path_timings(connection: Connection, *, n: int = 500, rounds: int = 15) -> pd.DataFrame:
     """Median and p90 (µs per call) of :func:`hit_path_samples`."""
     samples = hit_path_samples(connection, n=n, rounds=rounds)
     return pd.DataFrame(
@@ -382,7 +385,7 @@ def hit_path_timings(connection: Any, *, n: int = 500, rounds: int = 15) -> pd.D
 
 
 def write_path_costs(
-    connection: Any, db: Database, keys: np.ndarray, *, batch: int = 100, seed: int = 42
+    connection: Connection, db: Database, keys: np.ndarray, *, batch: int = 100, seed: int = 42
 ) -> pd.DataFrame:
     """Write every key of ``keys`` (next version) through three write paths; time each write.
 
@@ -431,7 +434,7 @@ def write_path_costs(
 
 
 def staleness_comparison(
-    connection: Any,
+    connection: Connection,
     writer: Any,
     *,
     rounds: int = 20,

@@ -36,6 +36,7 @@ import redis
 
 from ..errors import UsageError
 from ..keys import CACHE, key
+from ..types import Connection
 from ._common import (
     REDIS_ERRORS,
     CacheError,
@@ -127,7 +128,7 @@ class TwoLevelCache:
 
     def __init__(
         self,
-        connection: Any,
+        connection: Connection,
         loader: Callable[[Any], Any] | None = None,
         *,
         name: str = "l1l2",
@@ -267,7 +268,7 @@ class TwoLevelCache:
                 if conn.can_read(timeout=0.05):
                     self._handle(conn.read_response())
                 self._health_check(conn)
-            except (*REDIS_ERRORS, OSError, redis.RedisError) as exc:  # type: ignore[misc]
+            except (*REDIS_ERRORS, OSError, redis.RedisError) as exc:
                 if self._stop.is_set():
                     return
                 self._disable_l1(f"invalidation connection lost ({exc})")

@@ -26,13 +26,14 @@ import pandas as pd
 
 from ..errors import WaitTimeout
 from ..kit.workload import Database, make_row
+from ..types import Connection
 from .aside import CacheAside
 
 __all__ = ["race_trials", "stale_set_race"]
 
 
 def stale_set_race(
-    connection: Any,
+    connection: Connection,
     db: Database,
     *,
     item_id: int,
@@ -93,7 +94,7 @@ def stale_set_race(
 
 
 def race_trials(
-    connection: Any, db: Database, *, item_id: int, versioned: bool, trials: int = 10
+    connection: Connection, db: Database, *, item_id: int, versioned: bool, trials: int = 10
 ) -> pd.DataFrame:
     """:func:`stale_set_race` ``trials`` times; one row per trial."""
     return pd.DataFrame(

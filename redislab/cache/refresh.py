@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..keys import CACHE_REFRESH, key
+from ..types import Connection
 from ._common import REDIS_ERRORS, split_entry
 from .aside import CacheAside
 
@@ -34,7 +35,7 @@ class RefreshAhead(CacheAside):
 
     def __init__(
         self,
-        connection: Any,
+        connection: Connection,
         loader: Callable[..., Any] | None = None,
         *,
         name: str,

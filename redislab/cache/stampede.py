@@ -39,6 +39,7 @@ import pandas as pd
 from ..errors import UsageError
 from ..keys import CACHE_LOCK, key
 from ..kit.workload import Database
+from ..types import Connection
 from ._common import CacheStats, cache_key
 
 __all__ = [
@@ -82,7 +83,7 @@ class StampedeCache:
 
     def __init__(
         self,
-        connection: Any,
+        connection: Connection,
         loader: Callable[[Any], Any],
         *,
         name: str,
@@ -209,7 +210,7 @@ def _latency_summary(samples: list[float], slow_ms: float) -> dict[str, float]:
 
 
 def stampede_burst(
-    connection: Any,
+    connection: Connection,
     db: Database,
     *,
     strategy: str,
@@ -253,7 +254,7 @@ def stampede_burst(
 
 
 def stampede_sustained(
-    connection: Any,
+    connection: Connection,
     db: Database,
     *,
     strategy: str,
@@ -318,7 +319,7 @@ def stampede_sustained(
 
 
 def stampede_comparison(
-    connection: Any,
+    connection: Connection,
     db: Database,
     *,
     item_id: int,

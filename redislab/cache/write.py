@@ -27,6 +27,7 @@ import redis
 from ..errors import StateError, UsageError
 from ..keys import CACHE_WRITEBEHIND, key
 from ..kit.workload import Database, make_row
+from ..types import Connection
 from ._common import REDIS_ERRORS, log
 from .aside import CacheAside
 
@@ -81,7 +82,7 @@ class WriteThrough:
 
     def __init__(
         self,
-        connection: Any,
+        connection: Connection,
         db: Database,
         *,
         name: str = "wt",
@@ -129,7 +130,7 @@ class WriteBehind:
 
     def __init__(
         self,
-        connection: Any,
+        connection: Connection,
         db: Database,
         *,
         name: str = "wb",
@@ -402,7 +403,7 @@ def loss_report(acked: list[tuple[str | None, dict[str, Any]]], wb: WriteBehind)
 
 
 def loss_scenario(
-    connection: Any,
+    connection: Connection,
     db: Database,
     *,
     scenario: str,

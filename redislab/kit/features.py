@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from packaging.version import Version
+
+from ..types import Connection
 
 __all__ = ["has_command", "has_module", "server_engine", "server_version"]
 
 
-def has_command(connection: Any, name: str) -> bool:
+def has_command(connection: Connection, name: str) -> bool:
     """True if the server knows the command ``name`` (e.g. ``"HEXPIRE"``, ``"JSON.SET"``)."""
     try:
         reply = connection.execute_command("COMMAND", "INFO", name)
@@ -20,7 +20,7 @@ def has_command(connection: Any, name: str) -> bool:
     return bool(reply) and reply[0] is not None
 
 
-def has_module(connection: Any, name: str) -> bool:
+def has_module(connection: Connection, name: str) -> bool:
     """True if a module called ``name`` (case-insensitive) is loaded (``MODULE LIST``)."""
     try:
         modules = connection.execute_command("MODULE", "LIST")
@@ -41,13 +41,13 @@ def has_module(connection: Any, name: str) -> bool:
     return False
 
 
-def server_engine(connection: Any) -> str:
+def server_engine(connection: Connection) -> str:
     """``"valkey"`` or ``"redis"``, from ``INFO server``."""
     info = connection.info("server")
     return "valkey" if "valkey_version" in info or info.get("server_name") == "valkey" else "redis"
 
 
-def server_version(connection: Any) -> Version:
+def server_version(connection: Connection) -> Version:
     """The server's version (Valkey's own version on Valkey, not its Redis compatibility one)."""
     info = connection.info("server")
     return Version(str(info.get("valkey_version") or info["redis_version"]))

@@ -24,6 +24,7 @@ from redis.retry import Retry
 
 from ..errors import FaultTimeout, StateError, UsageError
 from ..keys import key
+from ..types import Connection
 from .timeline import PATTERN, Timeline
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class WriteLoad:
 
     def __init__(
         self,
-        connection: Any,
+        connection: Connection,
         *,
         name: str = "load",
         rate: float | None = 500.0,
@@ -243,7 +244,7 @@ def _failure_kind(error: str, message: str) -> str:
     return m.group(1) if m else error
 
 
-def lost_writes(connection: Any, *loads: WriteLoad, chunk: int = 1000) -> pd.DataFrame:
+def lost_writes(connection: Connection, *loads: WriteLoad, chunk: int = 1000) -> pd.DataFrame:
     """Acknowledged writes that are gone: one row per key (key, load, acked_seq, stored).
 
     A key is lost if it is missing, or holds an older sequence number than the last

@@ -14,6 +14,7 @@ import weakref
 from typing import Any
 
 from ..errors import UsageError
+from ..types import Connection
 
 __all__ = ["script", "sha1"]
 
@@ -25,7 +26,7 @@ def sha1(source: str) -> str:
     return hashlib.sha1(source.encode()).hexdigest()
 
 
-def script(connection: Any, source: str) -> Any:
+def script(connection: Connection, source: str) -> Any:
     """The registered ``Script`` for ``source`` on ``connection`` (registered once)."""
     if "KEYS" not in source and "ARGV" not in source:
         raise UsageError("a Lua script takes its inputs from KEYS and ARGV; none found")

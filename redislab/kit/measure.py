@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..lab.waits import wait_until
+from ..types import Connection
 
 __all__ = [
     "Stopwatch",
@@ -141,7 +142,7 @@ def _stats_snapshot(conn: Any) -> tuple[int, int, int, int]:
     return calls, net_in, net_out, len(f"${len(raw)}\r\n") + len(raw) + 2
 
 
-def wire_cost(connection: Any, fn: Callable[[], Any], *, n: int) -> dict[str, float]:
+def wire_cost(connection: Connection, fn: Callable[[], Any], *, n: int) -> dict[str, float]:
     """Commands run and network bytes per call of ``fn``, from the server's own counters.
 
     After one warm-up call, two ``INFO stats commandstats`` snapshots bracket ``n``

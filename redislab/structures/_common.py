@@ -6,19 +6,21 @@ from typing import Any
 
 from redis.client import NEVER_DECODE
 
+from ..types import Connection
 
-def config_int(connection: Any, name: str) -> int | None:
+
+def config_int(connection: Connection, name: str) -> int | None:
     """The live value of an integer ``CONFIG GET`` parameter, or None if the server lacks it."""
     reply = connection.config_get(name)
     return int(reply[name]) if name in reply else None
 
 
-def memory_usage(connection: Any, key_: str) -> int:
+def memory_usage(connection: Connection, key_: str) -> int:
     """``MEMORY USAGE key SAMPLES 0``: bytes, counting every element (no sampling)."""
     return int(connection.memory_usage(key_, samples=0) or 0)
 
 
-def _raw(connection: Any, *args: Any) -> Any:
+def _raw(connection: Connection, *args: Any) -> Any:
     """Run a command and return its reply undecoded (bytes), whatever the client decodes."""
     return connection.execute_command(*args, **{NEVER_DECODE: True})
 
@@ -28,7 +30,7 @@ def _raw(connection: Any, *args: Any) -> Any:
 _scripts: dict[str, Any] = {}
 
 
-def _script(connection: Any, name: str, source: str) -> Any:
+def _script(connection: Connection, name: str, source: str) -> Any:
     """Register ``source`` once per process; call the result with ``client=``."""
     if name not in _scripts:
         _scripts[name] = connection.register_script(source)

@@ -11,12 +11,15 @@ import pandas as pd
 
 from ..errors import StructureError
 from ..keys import TAGS, key
+from ..types import Connection
 from ._common import memory_usage
 
 # --------------------------------------------------------------------------- lists
 
 
-def feed_push(connection: Any, key_: str, item: str, *, cap: int, pipeline: Any = None) -> None:
+def feed_push(
+    connection: Connection, key_: str, item: str, *, cap: int, pipeline: Any = None
+) -> None:
     """Prepend ``item`` and keep only the newest ``cap`` (``LPUSH`` + ``LTRIM`` in MULTI)."""
     pipe = pipeline if pipeline is not None else connection.pipeline(transaction=True)
     pipe.lpush(key_, item)
@@ -25,12 +28,12 @@ def feed_push(connection: Any, key_: str, item: str, *, cap: int, pipeline: Any 
         pipe.execute()
 
 
-def claim(connection: Any, queue: str, processing: str) -> str | None:
+def claim(connection: Connection, queue: str, processing: str) -> str | None:
     """Reliable-queue take: ``LMOVE queue processing RIGHT LEFT`` (atomic; FIFO with LPUSH)."""
     return connection.lmove(queue, processing, "RIGHT", "LEFT")
 
 
-def recover_processing(connection: Any, processing: str, queue: str) -> int:
+def recover_processing(connection: Connection, processing: str, queue: str) -> int:
     """After a consumer crash, put every un-acknowledged item back at the queue's head.
 
     The newest claim is moved first, so the oldest ends up next in line: the original
@@ -77,7 +80,7 @@ def measure_wakeup(
     }
 
 
-def blocking_pop_timeout(connection: Any, key_: str, *, timeout_s: float) -> dict[str, Any]:
+def blocking_pop_timeout(connection: Connection, key_: str, *, timeout_s: float) -> dict[str, Any]:
     """``BRPOP`` on an empty list: returns None after ``timeout_s`` (fractional since 6.0)."""
     connection.delete(key_)
     start = time.perf_counter()
@@ -88,7 +91,9 @@ def blocking_pop_timeout(connection: Any, key_: str, *, timeout_s: float) -> dic
 # --------------------------------------------------------------------------- sets
 
 
-def tag_item(connection: Any, item: str, tags: Sequence[str], *, pipeline: Any = None) -> None:
+def tag_item(
+    connection: Connection, item: str, tags: Sequence[str], *, pipeline: Any = None
+) -> None:
     """Index ``item`` under each tag (``SADD tag-set item``) and keep its own tag set."""
     pipe = pipeline if pipeline is not None else connection.pipeline(transaction=False)
     for t in tags:
@@ -100,7 +105,7 @@ def tag_item(connection: Any, item: str, tags: Sequence[str], *, pipeline: Any =
 
 
 def tag_query(
-    connection: Any,
+    connection: Connection,
     *,
     all_of: Sequence[str] = (),
     any_of: Sequence[str] = (),
@@ -136,19 +141,19 @@ def tag_query(
 
 
 def leaderboard_add(
-    connection: Any, board: str, player: str, points: float, *, pipeline: Any = None
+    connection: Connection, board: str, player: str, points: float, *, pipeline: Any = None
 ) -> Any:
     """``ZINCRBY board points player``: add points (creates the player at 0)."""
     return (pipeline if pipeline is not None else connection).zincrby(board, points, player)
 
 
-def top_n(connection: Any, board: str, n: int) -> list[tuple[str, float]]:
+def top_n(connection: Connection, board: str, n: int) -> list[tuple[str, float]]:
     """The ``n`` best ``(player, score)``, highest first (equal scores: reverse lexical)."""
     return connection.zrange(board, 0, n - 1, desc=True, withscores=True)
 
 
 def neighbours(
-    connection: Any, board: str, player: str, *, k: int = 2
+    connection: Connection, board: str, player: str, *, k: int = 2
 ) -> list[tuple[int, str, float]]:
     """``(rank, player, score)`` for the ``k`` players above and below ``player``.
 
@@ -163,7 +168,7 @@ def neighbours(
 
 
 def page_by_score(
-    connection: Any, index: str, lo: float | str, hi: float | str, *, page_size: int
+    connection: Connection, index: str, lo: float | str, hi: float | str, *, page_size: int
 ) -> Iterator[list[tuple[str, float]]]:
     """Pages of ``ZRANGE index lo hi BYSCORE LIMIT offset page_size WITHSCORES``."""
     offset = 0
@@ -177,19 +182,19 @@ def page_by_score(
         offset += len(page)
 
 
-def autocomplete(connection: Any, index: str, prefix: str, *, limit: int = 10) -> list[str]:
+def autocomplete(connection: Connection, index: str, prefix: str, *, limit: int = 10) -> list[str]:
     """Members of an equal-score sorted set starting with ``prefix`` (``BYLEX`` range)."""
     return connection.zrange(index, f"[{prefix}", f"[{prefix}\xff", bylex=True, offset=0, num=limit)
 
 
 def priority_push(
-    connection: Any, queue: str, items: Mapping[str, float], *, pipeline: Any = None
+    connection: Connection, queue: str, items: Mapping[str, float], *, pipeline: Any = None
 ) -> Any:
     """Add jobs with their priority (lower score = more urgent)."""
     return (pipeline if pipeline is not None else connection).zadd(queue, dict(items))
 
 
-def priority_pop(connection: Any, queue: str, count: int = 1) -> list[tuple[str, float]]:
+def priority_pop(connection: Connection, queue: str, count: int = 1) -> list[tuple[str, float]]:
     """Take the ``count`` most urgent jobs atomically (``ZPOPMIN``)."""
     return connection.zpopmin(queue, count)
 
@@ -203,7 +208,7 @@ def parse_stream_id(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
-def stream_burst(connection: Any, key_: str, n: int, *, pipeline: Any = None) -> list[str]:
+def stream_burst(connection: Connection, key_: str, n: int, *, pipeline: Any = None) -> list[str]:
     """``XADD key * ...`` ``n`` times in one pipeline; return the server-assigned IDs.
 
     With ``pipeline=`` the commands are only queued and the IDs come back from the
@@ -215,7 +220,7 @@ def stream_burst(connection: Any, key_: str, n: int, *, pipeline: Any = None) ->
     return pipe.execute() if pipeline is None else []
 
 
-def trim_experiment(connection: Any, key_: str, *, n: int, maxlen: int) -> pd.DataFrame:
+def trim_experiment(connection: Connection, key_: str, *, n: int, maxlen: int) -> pd.DataFrame:
     """Append ``n`` entries with ``MAXLEN maxlen`` exact and ``MAXLEN ~ maxlen``; compare."""
     rows = []
     for approximate in (False, True):

@@ -10,11 +10,12 @@ from typing import Any
 import pandas as pd
 
 from ..keys import ENCODING, key
+from ..types import Connection
 from ._common import config_int
 
 
 def grow_and_observe(
-    connection: Any,
+    connection: Connection,
     key_: str,
     add: Callable[[Any, int], None],
     *,
@@ -65,7 +66,7 @@ def encoding_switches(df: pd.DataFrame, *, at: str = "n") -> list[dict[str, Any]
     ]
 
 
-def _experiments(connection: Any) -> list[dict[str, Any]]:
+def _experiments(connection: Connection) -> list[dict[str, Any]]:
     """What :func:`encoding_thresholds` grows, with the config that should govern it."""
 
     def cfg(name: str) -> int | None:
@@ -97,7 +98,7 @@ def _experiments(connection: Any) -> list[dict[str, Any]]:
     return out
 
 
-def encoding_thresholds(connection: Any) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+def encoding_thresholds(connection: Connection) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Find, by experiment, where each type leaves its compact encoding.
 
     Each experiment grows a fresh key one step at a time. The summary has the
@@ -114,7 +115,7 @@ def encoding_thresholds(connection: Any) -> tuple[pd.DataFrame, dict[str, pd.Dat
         df = grow_and_observe(
             connection,
             k,
-            lambda p, i, add=exp["add"], k=k: add(p, k, i),  # type: ignore[misc]
+            lambda p, i, add=exp["add"], k=k: add(p, k, i),
             n_max=exp["steps"],
         )
         label = f"{exp['type']}: {exp['grows']}"
@@ -135,13 +136,15 @@ def encoding_thresholds(connection: Any) -> tuple[pd.DataFrame, dict[str, pd.Dat
 # hash field expiry (Redis >= 7.4, Valkey >= 9): feature-detected by the caller
 
 
-def expire_fields(connection: Any, key_: str, fields: Sequence[str], *, ttl_ms: int) -> list[int]:
+def expire_fields(
+    connection: Connection, key_: str, fields: Sequence[str], *, ttl_ms: int
+) -> list[int]:
     """``HPEXPIRE key ttl FIELDS n f...``: per field 1 = set, -2 = no such field."""
     return list(
         connection.execute_command("HPEXPIRE", key_, ttl_ms, "FIELDS", len(fields), *fields)
     )
 
 
-def field_ttls_ms(connection: Any, key_: str, fields: Sequence[str]) -> list[int]:
+def field_ttls_ms(connection: Connection, key_: str, fields: Sequence[str]) -> list[int]:
     """``HPTTL``: remaining ms per field, -1 = no TTL, -2 = no such field."""
     return list(connection.execute_command("HPTTL", key_, "FIELDS", len(fields), *fields))

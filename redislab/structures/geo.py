@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..types import Connection
+
 EARTH_RADIUS_M = 6372797.560856  # the sphere Redis measures on (src/geohash_helper.c)
 
 
@@ -39,7 +41,9 @@ def random_points(
     )  # fmt: skip
 
 
-def geo_load(connection: Any, key_: str, points: pd.DataFrame, *, pipeline: Any = None) -> None:
+def geo_load(
+    connection: Connection, key_: str, points: pd.DataFrame, *, pipeline: Any = None
+) -> None:
     """``GEOADD`` every point, 500 per command."""
     target = pipeline if pipeline is not None else connection.pipeline(transaction=False)
     for start in range(0, len(points), 500):
@@ -53,7 +57,7 @@ def geo_load(connection: Any, key_: str, points: pd.DataFrame, *, pipeline: Any 
 
 
 def geo_distance_check(
-    connection: Any, key_: str, points: pd.DataFrame, origin: str
+    connection: Connection, key_: str, points: pd.DataFrame, origin: str
 ) -> pd.DataFrame:
     """``GEODIST origin m`` for every member vs haversine on the coordinates we stored."""
     o = points.set_index("member").loc[origin]
@@ -69,7 +73,7 @@ def geo_distance_check(
 
 
 def geo_radius_check(
-    connection: Any,
+    connection: Connection,
     key_: str,
     points: pd.DataFrame,
     center: tuple[float, float],
@@ -90,7 +94,7 @@ def geo_radius_check(
 
 
 def geo_box_check(
-    connection: Any,
+    connection: Connection,
     key_: str,
     points: pd.DataFrame,
     center: tuple[float, float],

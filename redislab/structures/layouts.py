@@ -15,6 +15,7 @@ from ..errors import StructureError
 from ..keys import PROFILE, key
 from ..kit.features import has_command
 from ..kit.measure import summarize, time_calls, wire_cost
+from ..types import Connection
 from ._common import _script
 
 LAYOUTS = ("json", "hash", "keys", "native_json")
@@ -32,7 +33,7 @@ return 1
 """
 
 
-def layouts_available(connection: Any) -> list[str]:
+def layouts_available(connection: Connection) -> list[str]:
     """The storage layouts this server supports (``native_json`` needs ``JSON.SET``)."""
     out = ["json", "hash", "keys"]
     if has_command(connection, "JSON.SET"):
@@ -60,7 +61,7 @@ def flatten_profile(profile: Mapping[str, Any]) -> dict[str, str]:
 
 
 def save_profile(
-    connection: Any,
+    connection: Connection,
     layout: str,
     uid: int | str,
     profile: Mapping[str, Any],
@@ -82,7 +83,7 @@ def save_profile(
 
 
 def load_profile(
-    connection: Any, layout: str, uid: int | str, fields: Sequence[str]
+    connection: Connection, layout: str, uid: int | str, fields: Sequence[str]
 ) -> dict[str, Any]:
     """Read a whole user document back (JSON layouts keep types; hash/keys return strings)."""
     if layout == "json":
@@ -99,7 +100,7 @@ def load_profile(
     raise StructureError(f"unknown layout {layout!r}")
 
 
-def read_field(connection: Any, layout: str, uid: int | str, field: str) -> Any:
+def read_field(connection: Connection, layout: str, uid: int | str, field: str) -> Any:
     """Read one field. A JSON string must be fetched and parsed whole."""
     if layout == "json":
         raw = connection.get(profile_key(layout, uid))
@@ -115,7 +116,7 @@ def read_field(connection: Any, layout: str, uid: int | str, field: str) -> Any:
 
 
 def write_field(
-    connection: Any,
+    connection: Connection,
     layout: str,
     uid: int | str,
     field: str,
@@ -189,12 +190,12 @@ def make_users(n: int, *, seed: int) -> list[dict[str, Any]]:
     return users
 
 
-def _used_memory(connection: Any) -> int:
+def _used_memory(connection: Connection) -> int:
     return int(connection.info("memory")["used_memory"])
 
 
 def storage_comparison(
-    connection: Any,
+    connection: Connection,
     users: Sequence[Mapping[str, Any]],
     *,
     layouts: Sequence[str] | None = None,
@@ -237,10 +238,10 @@ def storage_comparison(
             return lambda: op(next(it))
 
         ops: list[tuple[str, Callable[[int], Any]]] = [
-            ("write whole", lambda i, L=layout: save_profile(connection, L, i, users[i])),  # type: ignore[misc]
-            ("read whole", lambda i, L=layout: load_profile(connection, L, i, fields)),  # type: ignore[misc]
-            ("read field", lambda i, L=layout: read_field(connection, L, i, field)),  # type: ignore[misc]
-            ("write field", lambda i, L=layout: write_field(connection, L, i, field, i)),  # type: ignore[misc]
+            ("write whole", lambda i, L=layout: save_profile(connection, L, i, users[i])),
+            ("read whole", lambda i, L=layout: load_profile(connection, L, i, fields)),
+            ("read field", lambda i, L=layout: read_field(connection, L, i, field)),
+            ("write field", lambda i, L=layout: write_field(connection, L, i, field, i)),
         ]
         if layout == "json":
             ops.append(

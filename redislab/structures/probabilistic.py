@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import StructureError
 from ..keys import HLL, key
+from ..types import Connection
 from ._common import _raw, memory_usage
 
 HLL_STANDARD_ERROR = 0.0081  # documented standard error of Redis's HLL (16384 registers)
@@ -17,13 +17,13 @@ HLL_HEADER_BYTES = 16  # "HYLL" magic, encoding, 3 unused, 8-byte cached cardina
 HLL_DENSE_BYTES = HLL_HEADER_BYTES + 16384 * 6 // 8  # 12 KiB of 6-bit registers + header
 
 
-def hll_is_sparse(connection: Any, key_: str) -> bool:
+def hll_is_sparse(connection: Connection, key_: str) -> bool:
     """Byte 4 of the HLL header is the encoding: 0 = dense, 1 = sparse."""
     return _raw(connection, "GETRANGE", key_, 4, 4) == b"\x01"
 
 
 def hll_accuracy(
-    connection: Any,
+    connection: Connection,
     *,
     checkpoints: Sequence[int],
     seed: int,

@@ -13,11 +13,12 @@ import pandas as pd
 
 from ..errors import StructureError
 from ..keys import BITFIELD, DAU, key
+from ..types import Connection
 from ._common import _raw, memory_usage
 
 
 def cache_aside(
-    connection: Any, key_: str, compute: Callable[[], str], *, ttl_ms: int
+    connection: Connection, key_: str, compute: Callable[[], str], *, ttl_ms: int
 ) -> tuple[str, bool]:
     """Return ``(value, hit)``: the cached value, or ``compute()`` stored with a TTL.
 
@@ -52,7 +53,7 @@ COUNTER_MODES = ("incr", "decr", "incrbyfloat", "get_set", "get_set_lockstep")
 
 
 def concurrent_counter(
-    connection: Any,
+    connection: Connection,
     key_: str,
     *,
     mode: str,
@@ -114,7 +115,7 @@ def concurrent_counter(
 
 
 def sell_concurrently(
-    connection: Any, key_: str, *, stock: int, buyers: int, threads: int = 4
+    connection: Connection, key_: str, *, stock: int, buyers: int, threads: int = 4
 ) -> dict[str, int]:
     """``buyers`` attempts spread over ``threads`` race for ``stock`` items with ``DECR``.
 
@@ -151,7 +152,7 @@ def sell_concurrently(
 
 
 def mark_active(
-    connection: Any, key_: str, user_ids: Sequence[int], *, pipeline: Any = None
+    connection: Connection, key_: str, user_ids: Sequence[int], *, pipeline: Any = None
 ) -> None:
     """``SETBIT key uid 1`` for every user id (one pipeline unless one is given)."""
     pipe = pipeline if pipeline is not None else connection.pipeline(transaction=False)
@@ -161,14 +162,14 @@ def mark_active(
         pipe.execute()
 
 
-def active_users(connection: Any, key_: str) -> np.ndarray:
+def active_users(connection: Connection, key_: str) -> np.ndarray:
     """The user ids whose bit is set, decoded client-side from the raw bitmap (``GET``)."""
     raw = _raw(connection, "GET", key_) or b""
     bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8))  # bit 0 = most significant
     return np.flatnonzero(bits)
 
 
-def dau_counts(connection: Any, keys: Mapping[str, str]) -> pd.DataFrame:
+def dau_counts(connection: Connection, keys: Mapping[str, str]) -> pd.DataFrame:
     """One row per day: ``BITCOUNT``, ``STRLEN`` (bytes of the bitmap) and ``MEMORY USAGE``."""
     pipe = connection.pipeline(transaction=False)
     for k in keys.values():
@@ -185,7 +186,7 @@ def dau_counts(connection: Any, keys: Mapping[str, str]) -> pd.DataFrame:
 
 
 def combine_days(
-    connection: Any, op: str, dest: str, keys: Sequence[str], *, ttl_s: int = 60
+    connection: Connection, op: str, dest: str, keys: Sequence[str], *, ttl_s: int = 60
 ) -> int:
     """``BITOP op dest keys...`` then ``BITCOUNT dest``; ``dest`` expires after ``ttl_s``."""
     op = op.upper()
@@ -198,7 +199,9 @@ def combine_days(
     return int(pipe.execute()[-1])
 
 
-def bitmap_vs_set_memory(connection: Any, user_ids: Sequence[int], *, name: str) -> pd.DataFrame:
+def bitmap_vs_set_memory(
+    connection: Connection, user_ids: Sequence[int], *, name: str
+) -> pd.DataFrame:
     """Store the same user ids as a bitmap and as a set; compare ``MEMORY USAGE``."""
     kb, ks = key(DAU, name, "bitmap"), key(DAU, name, "set")
     connection.delete(kb, ks)
@@ -223,7 +226,7 @@ def bitmap_vs_set_memory(connection: Any, user_ids: Sequence[int], *, name: str)
 
 
 def bitfield_incr_many(
-    connection: Any,
+    connection: Connection,
     key_: str,
     indexes: Sequence[int],
     *,
@@ -247,7 +250,7 @@ def bitfield_incr_many(
         pipe.execute()
 
 
-def bitfield_counters(connection: Any, key_: str, n: int, *, bits: int = 16) -> np.ndarray:
+def bitfield_counters(connection: Connection, key_: str, n: int, *, bits: int = 16) -> np.ndarray:
     """All ``n`` unsigned counters, read with one ``GET`` and unpacked with numpy."""
     if bits not in (8, 16, 32):
         raise StructureError("bitfield_counters reads byte-aligned u8/u16/u32 fields only")
@@ -257,7 +260,9 @@ def bitfield_counters(connection: Any, key_: str, n: int, *, bits: int = 16) -> 
     return np.frombuffer(buf, dtype=f">u{width}").astype(np.int64)
 
 
-def bitfield_overflow(connection: Any, *, increments: int = 300, bits: int = 8) -> pd.DataFrame:
+def bitfield_overflow(
+    connection: Connection, *, increments: int = 300, bits: int = 8
+) -> pd.DataFrame:
     """Increment one ``u{bits}`` field ``increments`` times under WRAP, SAT and FAIL."""
     rows = []
     for mode in ("WRAP", "SAT", "FAIL"):
