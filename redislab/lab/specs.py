@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import PortTaken, TopologyError, UsageError
@@ -69,6 +69,7 @@ def data_sections(
     config: Mapping[str, object],
     workdir: Path,
     tls: TLSFiles | None,
+    modules: Sequence[Path] = (),
 ) -> Sections:
     """The commented sections of a data node's ``redis.conf``, the user's overrides last."""
     defaults: dict[str, object] = {
@@ -103,11 +104,16 @@ def data_sections(
                 }
             )
         sections.append(("security", sec))
+    if modules:
+        loads: list[tuple[str, object]] = [("loadmodule", f'"{m}"') for m in modules]
+        sections.append(("modules (Lab.start(modules=...))", loads))
     if config:
         overrides = dict(config)
         keys = {k.lower() for k in overrides}
         sections = [
-            (title, {k: v for k, v in dict(d).items() if k.lower() not in keys})
+            (title, {k: v for k, v in d.items() if k.lower() not in keys})
+            if isinstance(d, Mapping)
+            else (title, d)
             for title, d in sections
         ]
         sections.append(("your overrides (config=...)", overrides))
