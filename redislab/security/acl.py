@@ -197,8 +197,9 @@ def render_acl_file(
 ) -> str:
     """An ACL file (``aclfile``): one ``user`` line per role, passwords hashed.
 
-    ``reset`` is dropped (a file line starts from a new user anyway). The file
-    format allows no comments. ``default_off`` adds ``user default off`` first.
+    Each line keeps ``reset`` first, so a loaded user equals one made by
+    :func:`apply_roles` (``reset`` also sets ``sanitize-payload``). The file format
+    allows no comments. ``default_off`` adds ``user default off`` first.
     """
     lines = ["user default off resetchannels -@all"] if default_off else []
     for role in roles:
@@ -206,7 +207,7 @@ def render_acl_file(
             password_hashes=[password_hash(p) for p in passwords.get(role.name, ())],
             features=features,
         )
-        lines.append(" ".join(["user", role.name, *rules[1:]]))
+        lines.append(" ".join(["user", role.name, *rules]))
     return "\n".join(lines) + "\n"
 
 

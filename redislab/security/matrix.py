@@ -85,12 +85,15 @@ def intended_policy(*, selectors: bool = True) -> pd.DataFrame:
         "admin": {op.label for op in OPERATIONS},
     }
     labels = [op.label for op in OPERATIONS]
+    blocked = {"MODULE LOAD"}  # enable-module-command no: for nobody at run time
+
+    def cell(label: str, ok: set[str]) -> str:
+        if label in blocked:
+            return "blocked"
+        return "allowed" if label in ok else "denied"
+
     return pd.DataFrame(
-        {
-            user: ["allowed" if lab in ok else "denied" for lab in labels]
-            for user, ok in allow.items()
-        },
-        index=labels,
+        {user: [cell(lab, ok) for lab in labels] for user, ok in allow.items()}, index=labels
     )
 
 
