@@ -31,6 +31,14 @@ __all__ = [
 ]
 
 
+_ISSUED: set[str] = set()  # in memory only: lets a test scan outputs for leaked secrets
+
+
+def issued_secrets() -> frozenset[str]:
+    """Every password :func:`generate_password` returned in this process (memory only)."""
+    return frozenset(_ISSUED)
+
+
 def generate_password(nbytes: int = 32) -> str:
     """A random password from :mod:`secrets`: ``nbytes`` bytes as hex (256 bits by default).
 
@@ -39,7 +47,9 @@ def generate_password(nbytes: int = 32) -> str:
     """
     if nbytes < 16:
         raise SecurityError(f"{nbytes} random bytes is too short for a password (use >= 16)")
-    return secrets.token_hex(nbytes)
+    password = secrets.token_hex(nbytes)
+    _ISSUED.add(password)
+    return password
 
 
 def mask(secret: str | None, *, keep: int = 4) -> str:

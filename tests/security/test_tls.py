@@ -30,6 +30,8 @@ def test_each_bad_connection_fails_with_its_own_reason(lab_factory, tmp_path):
         assert reasons["server certificate for another host"] == "hostname mismatch"
         assert reasons["client trusts another CA"] == "unknown CA"
         assert reasons["no client certificate"] == "client certificate required"
+        assert reasons["expired client certificate"] == "client certificate expired"
+        assert reasons["client certificate from another CA"] == "client certificate from unknown CA"
         assert "not TLS" in reasons["plaintext client on the TLS port"]
         assert c.config_get("tls-cert-file")["tls-cert-file"] == str(pki.cert("server"))
         cost = S.tls_cost(
