@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from cryptography.exceptions import InvalidTag
@@ -137,34 +138,50 @@ def encryption_cost(
     return pd.DataFrame(rows).set_index("mode")
 
 
-def _value(connection: PlainConnection, name: str, kind: str) -> object:
+def _queue_value(pipe: Any, name: str, kind: str) -> None:
     if kind == "string":
-        return connection.get(name)
-    if kind == "hash":
-        return sorted(connection.hgetall(name).items())
-    if kind == "list":
-        return connection.lrange(name, 0, -1)
-    if kind == "set":
-        return sorted(connection.smembers(name))
-    if kind == "zset":
-        return connection.zrange(name, 0, -1, withscores=True)
-    if kind == "stream":
-        return connection.xrange(name)
-    return connection.dump(name)
+        pipe.get(name)
+    elif kind == "hash":
+        pipe.hgetall(name)
+    elif kind == "list":
+        pipe.lrange(name, 0, -1)
+    elif kind == "set":
+        pipe.smembers(name)
+    elif kind == "zset":
+        pipe.zrange(name, 0, -1, withscores=True)
+    elif kind == "stream":
+        pipe.xrange(name)
+    else:
+        pipe.dump(name)
 
 
-def dataset_digest(connection: PlainConnection) -> tuple[int, str]:
-    """``(key count, sha256)`` over every key's name, type and value.
+def _canonical(value: object) -> object:
+    if isinstance(value, dict):
+        return sorted(value.items())
+    if isinstance(value, set):
+        return sorted(value)
+    return value
+
+
+def dataset_digest(connection: PlainConnection, *, batch: int = 500) -> tuple[int, str]:
+    """``(key count, sha256)`` over every key's name, type and value (pipelined).
 
     Values, not ``DUMP`` payloads: a reloaded key may be encoded differently (a
     listpack becomes a hash table) and still hold the same data.
     """
     h = hashlib.sha256()
     names = sorted(connection.scan_iter(count=1000))
-    for name in names:
-        kind = connection.type(name)
-        kind = kind.decode() if isinstance(kind, bytes) else str(kind)
-        h.update(repr((name, kind, _value(connection, name, kind))).encode())
+    for start in range(0, len(names), batch):
+        chunk = names[start : start + batch]
+        pipe = connection.pipeline(transaction=False)
+        for name in chunk:
+            pipe.type(name)
+        kinds = [k.decode() if isinstance(k, bytes) else str(k) for k in pipe.execute()]
+        pipe = connection.pipeline(transaction=False)
+        for name, kind in zip(chunk, kinds, strict=True):
+            _queue_value(pipe, name, kind)
+        for name, kind, value in zip(chunk, kinds, pipe.execute(), strict=True):
+            h.update(repr((name, kind, _canonical(value))).encode())
     return len(names), h.hexdigest()
 
 
