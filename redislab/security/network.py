@@ -28,8 +28,12 @@ def local_addresses() -> list[str]:
     return sorted(set(out))
 
 
-def ping_from(address: str, port: int, *, timeout: float = 3.0) -> str:
-    """Connect to ``address:port`` *from* ``address`` and send ``PING``; the first reply line."""
+def ping_from(address: str, port: int, *, timeout: float = 3.0) -> tuple[str, bool]:
+    """Connect to ``address:port`` *from* ``address``, send ``PING``.
+
+    Returns the first reply line and whether the server then closed the connection
+    (a second ``PING`` answered by end-of-file or a reset).
+    """
     with socket.create_connection(
         (address, port), timeout=timeout, source_address=(address, 0)
     ) as s:
@@ -40,17 +44,23 @@ def ping_from(address: str, port: int, *, timeout: float = 3.0) -> str:
             if not chunk:
                 break
             data += chunk
-    return data.split(b"\r\n", 1)[0].decode(errors="replace") or "<closed>"
+        line, _, rest = data.partition(b"\r\n")
+        try:
+            s.sendall(b"PING\r\n")
+            closed = not rest and s.recv(4096) == b""
+        except OSError:
+            closed = True
+    return line.decode(errors="replace") or "<closed>", closed
 
 
 def probe_sources(port: int, sources: list[str]) -> pd.DataFrame:
-    """``PING`` from each source address: the reply and its first word (``PONG``, ``DENIED``)."""
+    """``PING`` from each source address: first word (``PONG``, ``DENIED``), reply, closed after."""
     rows = []
     for src in sources:
         try:
-            reply = ping_from(src, port)
+            reply, closed = ping_from(src, port)
         except OSError as exc:
-            reply = f"{type(exc).__name__}: {exc}"
+            reply, closed = f"{type(exc).__name__}: {exc}", True
         word = reply.lstrip("+-").split(" ", 1)[0]
-        rows.append({"source": src, "reply": reply[:100], "code": word})
+        rows.append({"source": src, "code": word, "closed": closed, "reply": reply[:100]})
     return pd.DataFrame(rows)

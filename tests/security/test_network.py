@@ -10,6 +10,7 @@ def test_protected_mode_denies_non_loopback_sources(lab_factory):
     )
     frame = S.probe_sources(lab.primary.port, ["127.0.0.1", *candidates])
     codes = dict(zip(frame["source"], frame["code"], strict=True))
+    assert frame.loc[frame["code"] == "DENIED", "closed"].all()  # refused, then disconnected
     assert codes["127.0.0.1"] == "PONG"
     assert set(codes.values()) <= {"PONG", "DENIED"}
     if (
