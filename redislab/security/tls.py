@@ -356,13 +356,35 @@ def _connect_s(make: Any, n: int) -> float:
     return (time.perf_counter() - t0) / n
 
 
+def _raw_connect_s(port: int, ctx: ssl.SSLContext | None, n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if ctx is not None:
+            sock = ctx.wrap_socket(sock, server_hostname="localhost")
+        sock.sendall(b"PING\r\n")
+        sock.recv(16)
+        sock.close()
+    return (time.perf_counter() - t0) / n
+
+
 def tls_cost(
-    plain: Any, tls: Any, *, requests: int = 3000, connects: int = 10, rounds: int = 3
+    plain: Any,
+    tls: Any,
+    *,
+    requests: int = 3000,
+    connects: int = 10,
+    rounds: int = 3,
+    handshake: tuple[int, int, PKI] | None = None,
 ) -> pd.DataFrame:
     """Plaintext against TLS on the same server: round trips, pipelined throughput, connects.
 
     ``plain`` and ``tls`` are zero-argument factories of clients. Rounds alternate the
     two so a noisy machine slows both alike; the best round of each is kept.
+    ``handshake=(plain_port, tls_port, pki)`` adds connect + ``PING`` over raw sockets
+    with one reused ``SSLContext``: the protocol's cost without the client library's
+    per-connection set-up (redis-py builds a new SSL context for every connection).
     """
     rows: dict[str, dict[str, float]] = {"plain": {}, "tls": {}}
     clients = {"plain": plain(), "tls": tls()}
@@ -381,9 +403,19 @@ def tls_cost(
                 )
             for name, make in (("plain", plain), ("tls", tls)):
                 r = rows[name]
-                r["connect + PING (ms)"] = min(
-                    r.get("connect + PING (ms)", 1e18), 1e3 * _connect_s(make, connects)
+                r["connect + PING, redis-py (ms)"] = min(
+                    r.get("connect + PING, redis-py (ms)", 1e18), 1e3 * _connect_s(make, connects)
                 )
+            if handshake is not None:
+                plain_port, tls_port, pki = handshake
+                ctx = ssl.create_default_context(cafile=str(pki.cert("ca")))
+                ctx.load_cert_chain(str(pki.cert("client")), str(pki.key("client")))
+                for name, port, context in (("plain", plain_port, None), ("tls", tls_port, ctx)):
+                    r = rows[name]
+                    r["connect + PING, raw socket (ms)"] = min(
+                        r.get("connect + PING, raw socket (ms)", 1e18),
+                        1e3 * _raw_connect_s(port, context, connects * 3),
+                    )
     finally:
         for c in clients.values():
             c.close()

@@ -42,8 +42,10 @@ def test_each_bad_connection_fails_with_its_own_reason(lab_factory, tmp_path):
             requests=300,
             connects=3,
             rounds=1,
+            handshake=(lab.primary.port, port, pki),
         )
         assert set(cost.index) == {"plain", "tls"}
+        assert cost.loc["tls", "connect + PING, raw socket (ms)"] > 0
     finally:
         release_port(port)
 
