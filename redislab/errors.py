@@ -138,3 +138,11 @@ class StructureError(RedislabError):
 
 class ClaimError(RedislabError):
     """A claim was declared wrongly (no source, an unknown comparison): a notebook bug."""
+
+
+class SecurityError(RedislabError):
+    """A security experiment could not run as asked (an unknown role, a server without TLS)."""
+
+
+class TamperedBackup(SecurityError):
+    """An encrypted backup failed its authentication tag: it was changed or the key is wrong."""

@@ -69,3 +69,16 @@ def key(pattern: str, name: str, *parts: object) -> str:
     if not pattern or not name:
         raise UsageError("key() needs a pattern and a name")
     return ":".join([PREFIX, pattern, name, *(str(p) for p in parts)])
+
+
+# --------------------------------------------------------------- security (07)
+SECURITY_APP = "app"
+"""The application's own keys (``redislab:app:*``), the prefix the ``app`` role may use."""
+SECURITY_BILLING = "billing"
+"""Keys outside every application prefix: what a limited user must not touch."""
+SECURITY_QUEUE = "queue"
+"""Streams and channels of the queue worker (``redislab:queue:*``)."""
+SECURITY_REPORT = "report"
+"""Where the read-only analyst may write its reports."""
+SECURITY_VAULT = "vault"
+"""Client-side encrypted records."""
