@@ -13,7 +13,16 @@ import redislab
 
 PKG = Path(redislab.__file__).parent
 BOTTOM = {"errors", "keys", "types", "_version"}
-FACE = {"__init__", "__main__", "cli", "pytest_plugin", "report", "_compat", "_faults_compat"}
+FACE = {
+    "__init__",
+    "__main__",
+    "cli",
+    "pytest_plugin",
+    "report",
+    "site",
+    "_compat",
+    "_faults_compat",
+}
 
 
 def _layer(parts: tuple[str, ...]) -> str:

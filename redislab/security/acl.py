@@ -273,7 +273,7 @@ def acl_diff(
     or ``extra`` (on the server, not in the spec).
     """
     live = _acl_list(connection)
-    rows = []
+    rows: list[dict[str, object]] = []
     seen = set(ignore)
     for role in roles:
         seen.add(role.name)

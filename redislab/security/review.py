@@ -189,7 +189,7 @@ def findings_table(findings: Sequence[Finding]) -> pd.DataFrame:
 
 def review_url(url: str, *, cache: bool = False, **kwargs: object) -> list[Finding]:
     """:func:`review` on the server at ``url`` (``redis://`` or ``rediss://``)."""
-    client = redis.Redis.from_url(url, decode_responses=True, **kwargs)  # type: ignore[arg-type]
+    client = redis.Redis.from_url(url, decode_responses=True, **kwargs)
     try:
         return review(client, cache=cache)
     finally:
