@@ -502,8 +502,9 @@ def tracking_invalidations(
     connection turns tracking on (``REDIRECT`` to a second connection
     subscribed to ``__redis__:invalidate``, the RESP2 mode), reads every key with
     ``GET``, then ``cause()`` runs (a write, waiting for an expiry, an eviction...).
-    Returns ``{"invalidated": [...], "seconds": t}``: the key names the server pushed
-    before all of them arrived or ``timeout`` passed, and how long that took.
+    Returns ``{"present": [...], "invalidated": [...], "seconds": t}``: the keys that
+    existed when read (only those are tracked), the key names the server pushed before
+    all of them arrived or ``timeout`` passed, and how long that took.
     """
     reader, listener = _single(client_factory), _single(client_factory)
     listener_id = int(listener.client_id())
@@ -513,8 +514,7 @@ def tracking_invalidations(
     seen: list[str] = []
     try:
         reader.execute_command("CLIENT", "TRACKING", "ON", "REDIRECT", listener_id)
-        for k in keys:
-            reader.get(k)
+        present = [k for k in keys if reader.get(k) is not None]
         start = time.monotonic()
         cause()
         deadline = start + timeout
@@ -523,7 +523,8 @@ def tracking_invalidations(
             if msg and msg.get("type") == "message" and msg.get("data"):
                 data = msg["data"]
                 seen.extend(data if isinstance(data, list) else [data])
-        return {"invalidated": [k for k in seen if k in keys], "seconds": time.monotonic() - start}
+        invalidated = [k for k in seen if k in keys]
+        return {"present": present, "invalidated": invalidated, "seconds": time.monotonic() - start}
     finally:
         with contextlib.suppress(*REDIS_ERRORS):
             pubsub.close()
