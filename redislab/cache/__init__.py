@@ -35,7 +35,13 @@ from .experiments import (
     ttl_spread,
     write_path_costs,
 )
-from .multilevel import LRU, TwoLevelCache, staleness_after_write
+from .multilevel import (
+    LRU,
+    TwoLevelCache,
+    pubsub_gap,
+    staleness_after_write,
+    tracking_invalidations,
+)
 from .races import race_trials, stale_set_race
 from .refresh import RefreshAhead
 from .stampede import (
@@ -79,6 +85,7 @@ __all__ = [
     "hit_path_timings",
     "loss_report",
     "loss_scenario",
+    "pubsub_gap",
     "race_trials",
     "rank_patterns",
     "refresh_vs_ttl",
@@ -90,6 +97,7 @@ __all__ = [
     "stampede_comparison",
     "stampede_sustained",
     "standard_patterns",
+    "tracking_invalidations",
     "ttl_spread",
     "write_path_costs",
 ]

@@ -49,7 +49,14 @@ from ._common import (
     log,
 )
 
-__all__ = ["LRU", "MODES", "TwoLevelCache", "staleness_after_write"]
+__all__ = [
+    "LRU",
+    "MODES",
+    "TwoLevelCache",
+    "pubsub_gap",
+    "staleness_after_write",
+    "tracking_invalidations",
+]
 
 MODES = ("auto", "tracking", "pubsub", "none")
 INVALIDATE_CHANNEL = "__redis__:invalidate"
@@ -478,3 +485,104 @@ def staleness_after_write(
                 break
             time.sleep(0)  # let the listener thread run
     return out
+
+
+def _single(client_factory: Callable[..., redis.Redis]) -> redis.Redis:
+    """A client on its own RESP2 connection (CLIENT TRACKING and pub/sub are per connection)."""
+    return client_factory(single_connection_client=True, protocol=2, decode_responses=True)
+
+
+def tracking_invalidations(
+    client_factory: Callable[..., redis.Redis],
+    keys: list[str],
+    *,
+    cause: Callable[[], Any],
+    timeout: float = 5.0,
+) -> dict[str, Any]:
+    """Which of ``keys`` the server invalidates, through ``CLIENT TRACKING``, after ``cause()``.
+
+    ``client_factory(**kwargs)`` makes a client (e.g. ``lab.client``). A reader
+    connection turns tracking on (``REDIRECT`` to a second connection
+    subscribed to ``__redis__:invalidate``, the RESP2 mode), reads every key with
+    ``GET``, then ``cause()`` runs (a write, waiting for an expiry, an eviction...).
+    Returns ``{"present": [...], "invalidated": [...], "seconds": t}``: the keys that
+    existed when read (only those are tracked), the key names the server pushed before
+    all of them arrived or ``timeout`` passed, and how long that took.
+    """
+    reader, listener = _single(client_factory), _single(client_factory)
+    listener_id = int(listener.client_id())
+    pubsub = listener.pubsub()
+    pubsub.connection = listener.connection  # subscribe on the connection whose id we know
+    pubsub.subscribe(INVALIDATE_CHANNEL)
+    seen: list[str] = []
+    try:
+        reader.execute_command("CLIENT", "TRACKING", "ON", "REDIRECT", listener_id)
+        present = [k for k in keys if reader.get(k) is not None]
+        start = time.monotonic()
+        cause()
+        deadline = start + timeout
+        while time.monotonic() < deadline and not set(keys) <= set(seen):
+            msg = pubsub.get_message(timeout=0.05)
+            if msg and msg.get("type") == "message" and msg.get("data"):
+                data = msg["data"]
+                seen.extend(data if isinstance(data, list) else [data])
+        invalidated = [k for k in seen if k in keys]
+        return {"present": present, "invalidated": invalidated, "seconds": time.monotonic() - start}
+    finally:
+        with contextlib.suppress(*REDIS_ERRORS):
+            pubsub.close()
+        with contextlib.suppress(*REDIS_ERRORS):
+            reader.close()
+        with contextlib.suppress(*REDIS_ERRORS):
+            listener.close()
+
+
+def pubsub_gap(
+    client_factory: Callable[..., redis.Redis], channel: str, *, timeout: float = 2.0
+) -> dict[str, Any]:
+    """Pub/sub is at-most-once: what a subscriber receives across a disconnect.
+
+    A subscriber receives ``m1``, disconnects; ``m2`` is published while it is away;
+    it subscribes again and ``m3`` is published. Returns the receiver counts
+    ``PUBLISH`` replied for each and the messages the subscriber got, in order.
+    """
+    publisher = _single(client_factory)
+    got: list[str] = []
+    receivers: list[int] = []
+
+    def subscribe() -> Any:
+        ps = _single(client_factory).pubsub(ignore_subscribe_messages=True)
+        ps.subscribe(channel)
+        wait_until_subscribed = time.monotonic() + timeout
+        while time.monotonic() < wait_until_subscribed:
+            if publisher.pubsub_numsub(channel)[0][1] >= 1:
+                break
+            time.sleep(0.01)
+        return ps
+
+    def receive(ps: Any) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = ps.get_message(timeout=0.05)
+            if msg and msg.get("type") == "message":
+                got.append(msg["data"])
+                return
+
+    try:
+        sub = subscribe()
+        receivers.append(int(publisher.publish(channel, "m1")))
+        receive(sub)
+        sub.close()  # the subscriber goes away
+        deadline = time.monotonic() + timeout
+        while publisher.pubsub_numsub(channel)[0][1] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        receivers.append(int(publisher.publish(channel, "m2")))
+        sub = subscribe()
+        receivers.append(int(publisher.publish(channel, "m3")))
+        receive(sub)
+        receive(sub)  # anything else queued for it (nothing, if at-most-once)
+        sub.close()
+        return {"receivers": receivers, "received": got}
+    finally:
+        with contextlib.suppress(*REDIS_ERRORS):
+            publisher.close()

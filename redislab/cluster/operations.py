@@ -52,10 +52,12 @@ __all__ = [
     "ClusterRouter",
     "MigrationReport",
     "ReshardReport",
+    "ScaleOutReport",
     "add_shard",
     "begin_slot_migration",
     "cluster_nodes",
     "end_slot_migration",
+    "key_locations",
     "lab_names",
     "migrate_slots",
     "migrate_slots_atomic",
@@ -64,6 +66,7 @@ __all__ = [
     "plot_slot_map",
     "rebalance",
     "reshard_under_load",
+    "scale_out_moves",
     "server_key_slots",
     "slot_keys",
     "slot_map",
@@ -641,6 +644,90 @@ def rebalance(
                  "seconds": secs, "method": method}
             )  # fmt: skip
     return pd.DataFrame(moves, columns=["source", "target", "slots", "keys", "seconds", "method"])
+
+
+def key_locations(lab: Lab, keys: Sequence[str]) -> dict[str, str]:
+    """Where each of ``keys`` lives: the address of the primary that holds it.
+
+    Asks every live primary which of the keys it has (``EXISTS`` per key, pipelined), so
+    this reads the servers, not a slot table. A key found nowhere is absent from the
+    result.
+    """
+    where: dict[str, str] = {}
+    for node in lab.primaries:
+        with node.client() as c:
+            pipe = c.pipeline(transaction=False)
+            for k in keys:
+                pipe.exists(k)
+            for k, found in zip(keys, pipe.execute(raise_on_error=False), strict=True):
+                if found == 1:
+                    where[k] = node.address
+    return where
+
+
+@dataclass
+class ScaleOutReport:
+    """Keys moved by adding a shard to a running cluster (:func:`scale_out_moves`)."""
+
+    keys: int
+    moved: int
+    moved_to_new: int
+    predicted_moved: int
+    missing_after: int
+    primaries_before: int
+    new_primary: str
+    moves: pd.DataFrame
+
+    @property
+    def fraction(self) -> float:
+        return self.moved / self.keys if self.keys else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "keys": self.keys,
+            "moved": self.moved,
+            "moved_fraction": self.fraction,
+            "moved_to_new": self.moved_to_new,
+            "predicted_from_slot_maps": self.predicted_moved,
+            "missing_after": self.missing_after,
+            "ideal_fraction": 1 / (self.primaries_before + 1),
+        }
+
+
+def scale_out_moves(
+    lab: Lab, keys: Sequence[str], *, progress: bool = False, timeout: float = 10.0
+) -> ScaleOutReport:
+    """Write ``keys``, add a shard (:func:`add_shard`), :func:`rebalance`, and count moves.
+
+    Each key's node is read from the servers before and after (:func:`key_locations`).
+    ``predicted_moved`` is what the slot maps predict: the keys whose slot
+    (``CRC16 mod 16384``) changed owner between ``CLUSTER SLOTS`` before and after.
+    """
+    rc = lab.client()
+    for start in range(0, len(keys), 500):
+        rc.mset_nonatomic({k: "1" for k in keys[start : start + 500]})
+    primaries_before = len(lab.primaries)
+    with lab.primaries[0].client() as c:
+        owners_before = slot_owners(c)
+    before = key_locations(lab, keys)
+    new_primary, _ = add_shard(lab, timeout=timeout)
+    moves = rebalance([p.client() for p in lab.primaries], progress=progress, timeout=timeout)
+    with lab.primaries[0].client() as c:
+        owners_after = slot_owners(c)
+    after = key_locations(lab, keys)
+    slots = [key_slot(k) for k in keys]
+    predicted = sum(owners_before[s] != owners_after[s] for s in slots)
+    moved = [k for k in keys if k in before and k in after and before[k] != after[k]]
+    return ScaleOutReport(
+        keys=len(keys),
+        moved=len(moved),
+        moved_to_new=sum(after[k] == new_primary.address for k in moved),
+        predicted_moved=int(predicted),
+        missing_after=sum(k not in after for k in keys),
+        primaries_before=primaries_before,
+        new_primary=new_primary.address,
+        moves=moves,
+    )
 
 
 # ---------------------------------------------------------- atomic (Valkey 9)

@@ -8,8 +8,9 @@ A notebook states a Redis claim with :func:`claim` instead of a bare ``assert``:
           measured={"oom_errors": oom, "evicted_keys": evicted},
           expect="oom_errors > 0 and evicted_keys == 0")
 
-``expect`` is a Python expression over the names in ``measured`` (a few builtins:
-``abs min max len sum all any round sorted set``); or pass ``holds=`` a bool computed
+``expect`` is a Python expression over the names in ``measured`` (comprehensions see
+them too; builtins: ``abs min max len sum all any round sorted set zip range enumerate
+bool int float str list tuple dict isinstance`` and ``math``); or pass ``holds=`` a bool computed
 in the cell (then ``expect`` is only the condition in words). A claim that does not
 hold raises :class:`AssertionError` saying which claim failed, what was measured and
 where the claim comes from.
@@ -44,7 +45,9 @@ __all__ = ["LEDGER", "Claim", "claim", "claims_table"]
 
 _BUILTINS: dict[str, Any] = {
     "abs": abs, "min": min, "max": max, "len": len, "sum": sum, "all": all, "any": any,
-    "round": round, "sorted": sorted, "set": set, "math": math,
+    "round": round, "sorted": sorted, "set": set, "math": math, "zip": zip, "range": range,
+    "bool": bool, "int": int, "float": float, "str": str, "list": list, "tuple": tuple,
+    "dict": dict, "enumerate": enumerate, "isinstance": isinstance,
 }  # fmt: skip
 
 
@@ -151,7 +154,8 @@ def claim(
     if holds is None:
         assert expect is not None
         try:
-            result = eval(expect, {"__builtins__": _BUILTINS}, dict(values))
+            # the measured names are globals: comprehensions in expect see them too
+            result = eval(expect, {"__builtins__": _BUILTINS, **values})
         except Exception as exc:
             raise ClaimError(f"claim {text!r}: cannot evaluate {expect!r}: {exc!r}") from exc
         held = bool(result)

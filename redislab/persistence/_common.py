@@ -6,7 +6,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -14,11 +18,13 @@ import redis
 from ..errors import PersistenceError, ToolError
 from ..keys import PERSISTENCE, key
 from ..kit.measure import wait_until
+from ..lab.process import spawn
 
 __all__ = [
     "POPULATE_HASHES_LUA",
     "PersistenceError",
     "ToolError",
+    "builtin_defaults",
     "persistence_config",
     "populate_hashes",
     "populate_mixed",
@@ -150,3 +156,50 @@ def populate_hashes(
     """
     script = connection.register_script(POPULATE_HASHES_LUA)
     return int(script(keys=[], args=[n, fields, key(PERSISTENCE, name)], client=connection))
+
+
+def builtin_defaults(
+    server_path: str | Path,
+    names: Sequence[str] = ("save", "appendonly", "appendfsync", "aof-use-rdb-preamble"),
+    *,
+    timeout: float = 10.0,
+) -> dict[str, str]:
+    """``CONFIG GET`` of ``names`` on a server started with NO configuration at all.
+
+    Every lab node has a generated ``redis.conf`` with a persistence preset, so its
+    values are the lab's. This starts ``server_path`` with only ``--port 0`` (no TCP),
+    a unix socket and a scratch ``--dir`` in a temporary directory, reads the values the
+    server itself defaults to, and shuts it down (``SHUTDOWN NOSAVE``; killed if it does
+    not exit). Returns ``{name: value}``.
+    """
+    with tempfile.TemporaryDirectory(prefix="redislab-defaults-") as tmp:
+        folder = Path(tmp)
+        sock = folder / "s.sock"
+        argv = [str(server_path), "--port", "0", "--unixsocket", str(sock), "--dir", str(folder)]
+        proc = spawn(argv, cwd=folder, output=folder / "server.log")
+        client = redis.Redis(unix_socket_path=str(sock), decode_responses=True, socket_timeout=2)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    if client.ping():
+                        break
+                except (redis.ConnectionError, FileNotFoundError, OSError):
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log = (folder / "server.log").read_text(errors="replace")[-500:]
+                    raise PersistenceError(f"a bare {server_path} did not start: {log}")
+                time.sleep(0.02)
+            out: dict[str, str] = {}
+            for name in names:
+                out.update(client.config_get(name))
+            return {name: out.get(name, "") for name in names}
+        finally:
+            with contextlib.suppress(redis.RedisError, OSError):
+                client.shutdown(nosave=True)
+            try:
+                proc.wait(timeout=5)
+            except Exception:
+                proc.kill()
+                proc.wait(timeout=5)
+            client.close()

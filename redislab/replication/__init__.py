@@ -11,10 +11,13 @@ The loads, timelines and lost-write accounting they use live in :mod:`redislab.k
 from __future__ import annotations
 
 from .probes import (
+    partial_resync,
+    primary_view,
     read_after_write,
     replication_offsets,
     sample_replication_lag,
     staleness_by_size,
+    sync_counters,
     sync_replicas,
     time_until_write_fails,
 )
@@ -28,6 +31,8 @@ from .sentinel import (
 )
 
 __all__ = [
+    "partial_resync",
+    "primary_view",
     "read_after_write",
     "replication_offsets",
     "sample_replication_lag",
@@ -37,6 +42,7 @@ __all__ = [
     "sentinel_split_brain",
     "single_failover",
     "staleness_by_size",
+    "sync_counters",
     "sync_replicas",
     "time_until_write_fails",
     "wait_sentinel_new_primary",

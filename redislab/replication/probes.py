@@ -13,8 +13,10 @@ import redis
 
 from ..errors import FaultTimeout
 from ..keys import key
+from ..kit.loads import WriteLoad, paused
 from ..kit.loads import sync_replicas as sync_replicas
 from ..kit.timeline import PATTERN
+from ..lab.waits import wait_until
 
 
 def replication_offsets(primary: redis.Redis, replicas: Sequence[redis.Redis]) -> dict[str, int]:
@@ -26,6 +28,30 @@ def replication_offsets(primary: redis.Redis, replicas: Sequence[redis.Redis]) -
     return out
 
 
+def _port(connection: redis.Redis) -> int:
+    return int(connection.connection_pool.connection_kwargs["port"])
+
+
+def primary_view(primary: redis.Redis, replicas: Sequence[redis.Redis]) -> dict[str, int]:
+    """Offsets from ONE ``INFO replication`` reply of the primary.
+
+    ``primary`` is ``master_repl_offset``; ``replica-<i>`` (numbered as ``replicas``, matched
+    by port) is the ``offset=`` of the primary's ``slaveN:`` line: what that replica last
+    *acknowledged* (``REPLCONF ACK``, sent about once a second, or at once for ``WAIT``).
+    Both come from the same instant of the primary, so their difference is what the primary
+    knows to be unacknowledged, not what the replica lacks (it may have the bytes already).
+    """
+    info = primary.info("replication")
+    by_port = {_port(r): f"replica-{i}" for i, r in enumerate(replicas, start=1)}
+    out: dict[str, int] = {}
+    for n in range(int(info.get("connected_slaves", 0))):
+        line = info.get(f"slave{n}")
+        if isinstance(line, dict) and int(line["port"]) in by_port:
+            out[by_port[int(line["port"])]] = int(line["offset"])
+    out["primary"] = int(info["master_repl_offset"])
+    return out
+
+
 def sample_replication_lag(
     primary: redis.Redis,
     replicas: Sequence[redis.Redis],
@@ -33,19 +59,79 @@ def sample_replication_lag(
     duration: float,
     interval: float = 0.02,
 ) -> pd.DataFrame:
-    """Sample ``primary offset - replica offset`` (bytes) for ``duration`` seconds.
+    """Sample ``master_repl_offset - acknowledged replica offset`` (bytes) for ``duration`` s.
 
-    Columns: ``t``, ``replica``, ``lag_bytes``. Run a :class:`WriteLoad` meanwhile.
+    Each sample is one ``INFO replication`` reply of the primary (:func:`primary_view`), so
+    read order adds nothing. Columns: ``t``, ``replica``, ``lag_bytes``. Run a
+    :class:`WriteLoad` meanwhile.
     """
     rows = []
     t0 = time.perf_counter()
     while (t := time.perf_counter() - t0) < duration:
-        offs = replication_offsets(primary, replicas)
+        offs = primary_view(primary, replicas)
         for name, off in offs.items():
             if name != "primary":
                 rows.append({"t": t, "replica": name, "lag_bytes": offs["primary"] - off})
         time.sleep(interval)
     return pd.DataFrame(rows, columns=["t", "replica", "lag_bytes"])
+
+
+def sync_counters(primary: redis.Redis) -> dict[str, int]:
+    """The primary's ``sync_full``, ``sync_partial_ok`` and ``sync_partial_err`` (INFO stats)."""
+    stats = primary.info("stats")
+    return {k: int(stats[k]) for k in ("sync_full", "sync_partial_ok", "sync_partial_err")}
+
+
+def partial_resync(
+    primary: redis.Redis,
+    replica_node: Any,
+    *,
+    repl_timeout: int = 2,
+    pause_s: float = 4.5,
+    rate: float = 200.0,
+    timeout: float = 15.0,
+) -> dict[str, Any]:
+    """Drop a replica's link and count how the primary resyncs it when it comes back.
+
+    Lowers the primary's ``repl-timeout`` to ``repl_timeout`` seconds, SIGSTOPs
+    ``replica_node`` (a :class:`~redislab.lab.node.Node`) for ``pause_s`` (longer than the
+    timeout, so the primary closes the link) while writes continue, resumes it, waits
+    until the primary lists it ``online`` at its offset again, and restores
+    ``repl-timeout``. Returns the link state seen during the pause, the change of
+    :func:`sync_counters`, and the seconds until the replica was back.
+    """
+    old = primary.config_get("repl-timeout")["repl-timeout"]
+    before = sync_counters(primary)
+    port = replica_node.port
+    primary.config_set("repl-timeout", repl_timeout)
+
+    def listed() -> bool:
+        info = primary.info("replication")
+        return any(
+            isinstance(info.get(f"slave{n}"), dict) and int(info[f"slave{n}"]["port"]) == port
+            for n in range(int(info.get("connected_slaves", 0)))
+        )
+
+    try:
+        with WriteLoad(primary, name="partial-resync", rate=rate), paused(replica_node):
+            time.sleep(pause_s)
+            dropped = not listed()
+        t0 = time.perf_counter()
+        wait_until(
+            lambda: listed() and sync_counters(primary) != before,
+            timeout=timeout,
+            interval=0.05,
+            what="the paused replica to resync",
+        )
+        back_s = time.perf_counter() - t0
+    finally:
+        primary.config_set("repl-timeout", old)
+    after = sync_counters(primary)
+    return {
+        "dropped_during_pause": dropped,
+        "back_after_s": back_s,
+        **{f"{k}_delta": after[k] - before[k] for k in before},
+    }
 
 
 def read_after_write(

@@ -14,6 +14,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from redislab import cache as rc
 from redislab.cache import (
     LRU,
     CacheAside,
@@ -511,3 +512,29 @@ def test_compare_patterns_measures_every_pattern(r, db) -> None:
     assert not [
         t for t in threading.enumerate() if t.name.startswith(("refresh-", "l1-", "flush-"))
     ]
+
+
+def test_tracking_invalidations_on_write_and_expiry(standalone_lab) -> None:
+    r = standalone_lab.client()
+    r.set("redislab:cache:t:written", "1")
+    other = standalone_lab.client()
+    written = rc.tracking_invalidations(
+        standalone_lab.client,
+        ["redislab:cache:t:written"],
+        cause=lambda: other.set("redislab:cache:t:written", "2"),
+    )
+    assert written["invalidated"] == ["redislab:cache:t:written"]
+    r.set("redislab:cache:t:expiring", "1", px=1000)
+    expired = rc.tracking_invalidations(
+        standalone_lab.client, ["redislab:cache:t:expiring"], cause=lambda: None
+    )
+    assert expired["present"] == expired["invalidated"] == ["redislab:cache:t:expiring"]
+    untouched = rc.tracking_invalidations(
+        standalone_lab.client, ["redislab:cache:t:written"], cause=lambda: None, timeout=0.3
+    )
+    assert untouched["invalidated"] == []  # nothing changed: nothing pushed
+
+
+def test_pubsub_gap_drops_what_was_published_while_away(standalone_lab) -> None:
+    gap = rc.pubsub_gap(standalone_lab.client, "redislab:cache:gap-test")
+    assert gap == {"receivers": [1, 0, 1], "received": ["m1", "m3"]}

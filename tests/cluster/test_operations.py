@@ -160,3 +160,13 @@ def test_legacy_and_atomic_migration(lab_factory) -> None:
     assert secs < 10 and C.slot_owners(src)[1] == p1.address
     with lab.client() as rc:
         assert rc.mget_nonatomic(keys) == ["1"] * 10
+
+
+def test_scale_out_moves_only_the_slots_the_new_primary_takes(lab_factory) -> None:
+    lab = lab_factory("cluster")
+    keys = [f"redislab:partition:scale:{i}" for i in range(2000)]
+    rep = C.scale_out_moves(lab, keys)
+    assert rep.primaries_before == 3 and rep.missing_after == 0
+    assert rep.moved == rep.predicted_moved == rep.moved_to_new
+    assert abs(rep.fraction - 0.25) < 0.05
+    assert set(rep.as_dict()) >= {"moved_fraction", "ideal_fraction"}

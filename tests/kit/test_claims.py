@@ -69,3 +69,10 @@ def test_report_has_one_row_per_claim_and_a_column_per_engine(tmp_path) -> None:
     assert "Redis 7.0.15" in html and "Valkey 9.1.2" in html and "FAILED" in html
     assert "0 held on every engine" in html
     assert len(csv.read_text().strip().splitlines()) == 3  # header + one row per engine
+
+
+def test_expect_comprehensions_see_the_measured_names(monkeypatch) -> None:
+    monkeypatch.delenv("REDISLAB_CLAIMS_DIR", raising=False)
+    c = C.claim("pairs", source="s", measured={"a": [1, 2], "b": [1, 3], "limit": 2},
+                expect="all(x <= y <= limit + 1 for x, y in zip(a, b))", quiet=True)  # fmt: skip
+    assert c.held

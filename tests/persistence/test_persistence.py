@@ -337,3 +337,12 @@ def test_save_blocks_pings_and_appendfsync_costs_restore_config(lab_factory):
     assert list(costs.index) == ["always", "everysec", "no"]
     assert (costs.p50_us > 0).all() and (costs.pipelined_us_per_cmd > 0).all()
     assert P.persistence_config(r)["appendfsync"] == "everysec"
+
+
+def test_builtin_defaults_come_from_a_server_without_a_config() -> None:
+    from redislab import find_server
+
+    defaults = P.builtin_defaults(find_server().path, ["save", "appendonly", "port"])
+    assert set(defaults) == {"save", "appendonly", "port"}
+    assert defaults["port"] == "0"  # ours: no TCP port was opened
+    assert defaults["appendonly"] in ("yes", "no") and defaults["save"] != ""

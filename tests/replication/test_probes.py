@@ -10,6 +10,7 @@ import pytest
 
 from redislab import replication as R
 from redislab.errors import FaultTimeout
+from redislab.lab.waits import wait_until
 
 
 # ------------------------------------------------------------------ replication
@@ -20,6 +21,10 @@ def test_replication_probes(lab_factory) -> None:
     R.sync_replicas(p)
     offs = R.replication_offsets(p, reps)
     assert set(offs) == {"primary", "replica-1", "replica-2"} and len(set(offs.values())) == 1
+    # the primary's view: acknowledged offsets reach master_repl_offset with the next
+    # REPLCONF ACK (once a second; WAIT's own GETACK is not in the offset it acknowledges)
+    wait_until(lambda: len(set(R.primary_view(p, reps).values())) == 1, timeout=5, what="ACKs")
+    assert set(R.primary_view(p, reps)) == {"primary", "replica-1", "replica-2"}
     lag = R.sample_replication_lag(p, reps, duration=0.2)
     assert set(lag["replica"]) == {"replica-1", "replica-2"} and (lag["lag_bytes"] >= 0).all()
     # after WAIT for both replicas, a replica read is never stale
@@ -40,3 +45,12 @@ def test_min_replicas_to_write_refuses_writes_without_replicas(lab_factory) -> N
     assert err.startswith("NOREPLICAS") and secs < 5
     with pytest.raises(FaultTimeout):
         R.time_until_write_fails(lab_factory("standalone").client(), timeout=0.2)
+
+
+def test_partial_resync_after_the_primary_drops_a_paused_replica(lab_factory) -> None:
+    lab = lab_factory("replicated")
+    p = lab.primary.client()
+    out = R.partial_resync(p, lab.replicas[1], repl_timeout=1, pause_s=3.5)
+    assert out["dropped_during_pause"] and out["sync_partial_ok_delta"] >= 1
+    assert out["sync_full_delta"] == 0
+    assert p.config_get("repl-timeout")["repl-timeout"] == "60"  # restored
