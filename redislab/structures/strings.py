@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,25 +15,6 @@ from ..errors import StructureError
 from ..keys import BITFIELD, DAU, key
 from ..types import Connection
 from ._common import _raw, memory_usage
-
-
-def cache_aside(
-    connection: Connection, key_: str, compute: Callable[[], str], *, ttl_ms: int
-) -> tuple[str, bool]:
-    """Return ``(value, hit)``: the cached value, or ``compute()`` stored with a TTL.
-
-    Args:
-        connection: client.
-        key_: cache key.
-        compute: the slow source of truth, called on a miss.
-        ttl_ms: time to live of a freshly cached value (``SET ... PX``).
-    """
-    cached = connection.get(key_)
-    if cached is not None:
-        return cached, True
-    value = compute()
-    connection.set(key_, value, px=ttl_ms)
-    return value, False
 
 
 @dataclass

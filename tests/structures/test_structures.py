@@ -29,23 +29,6 @@ def r(standalone_lab):
 # --------------------------------------------------------------------------- strings
 
 
-def test_cache_aside_hits_until_the_ttl_expires(r):
-    k = key("cache", "test")
-    calls = []
-
-    def compute() -> str:
-        calls.append(1)
-        return f"v{len(calls)}"
-
-    assert S.cache_aside(r, k, compute, ttl_ms=200) == ("v1", False)
-    assert S.cache_aside(r, k, compute, ttl_ms=200) == ("v1", True)
-    assert 0 < r.pttl(k) <= 200
-    wait_until(lambda: r.exists(k) == 0, timeout=3, what="cache entry expiry")
-    assert S.cache_aside(r, k, compute, ttl_ms=200) == ("v2", False)
-    assert len(calls) == 2
-
-
-@pytest.mark.parametrize("mode", ["incr", "decr"])
 def test_atomic_counters_lose_nothing(r, mode):
     run = S.concurrent_counter(r, key("counter", mode), mode=mode, threads=4, per_thread=200)
     assert run.expected == (-800 if mode == "decr" else 800)
