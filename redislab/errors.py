@@ -110,3 +110,7 @@ class StructureError(RedislabError):
 
 class ClaimError(RedislabError):
     """A claim was declared wrongly (no source, an unknown comparison): a notebook bug."""
+
+
+class PerformanceError(RedislabError):
+    """A performance experiment was given inputs it cannot measure, or a tool failed."""

@@ -20,3 +20,6 @@ def key(pattern: str, name: str, *parts: object) -> str:
     if not pattern or not name:
         raise ValueError("key() needs a pattern and a name")
     return ":".join([PREFIX, pattern, name, *(str(p) for p in parts)])
+
+PERFORMANCE = "perf"
+"""Namespace of the performance experiments (notebook 06): ``redislab:perf:<name>...``."""
