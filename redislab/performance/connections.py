@@ -205,6 +205,28 @@ def pool_exhaustion(node: Node, *, max_connections: int = 2, wait: float = 0.2) 
 
 
 # ------------------------------------------------------------------ asyncio
+def _run_async(coro: Any) -> Any:
+    """Run ``coro`` to completion on a fresh event loop in a worker thread.
+
+    Jupyter already runs an event loop in the main thread, where ``asyncio.run`` refuses
+    to start another; a thread of our own has none.
+    """
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # handed to the caller below
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="redislab-asyncio")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 def _async_client(node: Node, *, parser: str = "hiredis", protocol: int = 2) -> Any:
     kw = node.client_kwargs()
     kw.pop("driver_info", None)
@@ -258,7 +280,7 @@ def async_concurrency_sweep(
     for rnd in range(rounds):
         order = list(concurrency) if rnd % 2 == 0 else list(concurrency)[::-1]
         for c in order:
-            res, opened = asyncio.run(one(c))
+            res, opened = _run_async(one(c))
             rows.append(
                 {"round": rnd, "concurrency": c, "ops_per_s": res.ops_per_s, "connections": opened}
             )

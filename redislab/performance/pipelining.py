@@ -29,7 +29,7 @@ __all__ = [
     "transaction_comparison",
 ]
 
-BATCH_SIZES: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+BATCH_SIZES: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 1000, 10000)
 """Batch sizes of the default sweep (1 = one command per round trip, no pipeline)."""
 
 
