@@ -16,7 +16,9 @@ Every result is relative: a ratio against a baseline measured in the same run.
 from __future__ import annotations
 
 from ..errors import PerformanceError
+from .atomicity import METHODS, contention_run, contention_sweep, has_functions, load_functions
 from .bench import LatencyProbe, Rate, compare, concurrent_rate, median_ratio, rate, sweep
+from .ceiling import PROFILE_CATEGORIES, benchmark_tool, profile_calls, redis_benchmark
 from .connections import (
     PARSERS,
     PythonPackerConnection,
@@ -27,6 +29,13 @@ from .connections import (
     parser_paths,
     pool_exhaustion,
     pool_thread_sweep,
+)
+from .network import (
+    NagleConnection,
+    NaglePythonConnection,
+    nodelay_comparison,
+    server_keepalive,
+    socket_options,
 )
 from .pipelining import (
     BATCH_SIZES,
@@ -40,25 +49,39 @@ from .pipelining import (
 
 __all__ = [
     "BATCH_SIZES",
+    "METHODS",
     "PARSERS",
+    "PROFILE_CATEGORIES",
     "LatencyProbe",
+    "NagleConnection",
+    "NaglePythonConnection",
     "PerformanceError",
     "PythonPackerConnection",
     "Rate",
     "async_concurrency_sweep",
     "batch_sweep",
+    "benchmark_tool",
     "client",
     "compare",
     "concurrent_rate",
     "connections_received",
+    "contention_run",
+    "contention_sweep",
+    "has_functions",
+    "load_functions",
     "median_ratio",
     "new_connection_per_op",
+    "nodelay_comparison",
     "parser_paths",
     "pipeline_call",
     "pool_exhaustion",
     "pool_thread_sweep",
+    "profile_calls",
     "rate",
+    "redis_benchmark",
+    "server_keepalive",
     "single_calls",
+    "socket_options",
     "stops_paying",
     "sweep",
     "syscalls_per_command",
