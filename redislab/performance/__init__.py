@@ -48,6 +48,7 @@ from .pipelining import (
 )
 from .slow import (
     big_set,
+    command_usec,
     fill_keys,
     latency_events,
     probe_during,
@@ -72,6 +73,7 @@ __all__ = [
     "benchmark_tool",
     "big_set",
     "client",
+    "command_usec",
     "compare",
     "concurrent_rate",
     "connections_received",

@@ -29,6 +29,7 @@ from .bench import LatencyProbe
 
 __all__ = [
     "big_set",
+    "command_usec",
     "fill_keys",
     "latency_events",
     "probe_during",
@@ -125,3 +126,13 @@ def latency_events(connection: PlainConnection) -> dict[str, int]:
         name = row[0].decode() if isinstance(row[0], bytes) else str(row[0])
         out[name] = int(row[3])
     return out
+
+
+def command_usec(connection: PlainConnection, command: str) -> int:
+    """Total microseconds the server spent in ``command`` so far (``INFO commandstats``).
+
+    The server's own clock: a difference of two readings is the time the command ran on
+    the main thread, free of the client's scheduling delays.
+    """
+    stats = connection.info("commandstats").get(f"cmdstat_{command.lower()}")
+    return int(stats["usec"]) if stats else 0
