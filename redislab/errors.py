@@ -146,3 +146,7 @@ class SecurityError(RedislabError):
 
 class TamperedBackup(SecurityError):
     """An encrypted backup failed its authentication tag: it was changed or the key is wrong."""
+
+
+class PerformanceError(RedislabError):
+    """A performance experiment was given inputs it cannot measure, or a tool failed."""

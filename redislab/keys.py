@@ -82,3 +82,7 @@ SECURITY_REPORT = "report"
 """Where the read-only analyst may write its reports."""
 SECURITY_VAULT = "vault"
 """Client-side encrypted records."""
+
+
+PERFORMANCE = "perf"
+"""Namespace of the performance experiments (notebook 06): ``redislab:perf:<name>...``."""

@@ -1,0 +1,107 @@
+"""Performance from Python, measured: round trips, connections, atomicity, the network.
+
+- :mod:`.bench`: the small benchmark toolkit (ops/s from timed loops, interleaved
+  comparisons, sweeps, threaded workers, a PING probe);
+- :mod:`.pipelining`: throughput against batch size, server reads per command;
+- :mod:`.connections`: pools, per-operation connects, pool size against threads,
+  ``max_connections`` exhaustion, ``redis.asyncio``, hiredis on/off, RESP2/RESP3;
+- :mod:`.atomicity`: one read-modify-write as WATCH/MULTI/EXEC, Lua and a function;
+- :mod:`.network`: TCP_NODELAY and keepalive on the client, ``tcp-keepalive`` on the server;
+- :mod:`.ceiling`: ``redis-benchmark`` on the same server, a profile of one redis-py call;
+- :mod:`.slow`: big keys and slow commands seen by a probe client, persistence spikes.
+
+Every result is relative: a ratio against a baseline measured in the same run.
+"""
+
+from __future__ import annotations
+
+from ..errors import PerformanceError
+from .atomicity import METHODS, contention_run, contention_sweep, has_functions, load_functions
+from .bench import LatencyProbe, Rate, compare, concurrent_rate, median_ratio, rate, sweep
+from .ceiling import PROFILE_CATEGORIES, benchmark_tool, profile_calls, redis_benchmark
+from .connections import (
+    PARSERS,
+    PythonPackerConnection,
+    async_concurrency_sweep,
+    client,
+    connections_received,
+    new_connection_per_op,
+    parser_paths,
+    pool_exhaustion,
+    pool_thread_sweep,
+)
+from .network import (
+    NagleConnection,
+    NaglePythonConnection,
+    nodelay_comparison,
+    server_keepalive,
+    socket_options,
+)
+from .pipelining import (
+    BATCH_SIZES,
+    batch_sweep,
+    pipeline_call,
+    single_calls,
+    stops_paying,
+    syscalls_per_command,
+    transaction_comparison,
+)
+from .slow import (
+    big_set,
+    command_usec,
+    fill_keys,
+    latency_events,
+    probe_during,
+    probe_table,
+    scan_all,
+    sscan_all,
+)
+
+__all__ = [
+    "BATCH_SIZES",
+    "METHODS",
+    "PARSERS",
+    "PROFILE_CATEGORIES",
+    "LatencyProbe",
+    "NagleConnection",
+    "NaglePythonConnection",
+    "PerformanceError",
+    "PythonPackerConnection",
+    "Rate",
+    "async_concurrency_sweep",
+    "batch_sweep",
+    "benchmark_tool",
+    "big_set",
+    "client",
+    "command_usec",
+    "compare",
+    "concurrent_rate",
+    "connections_received",
+    "contention_run",
+    "contention_sweep",
+    "fill_keys",
+    "has_functions",
+    "latency_events",
+    "load_functions",
+    "median_ratio",
+    "new_connection_per_op",
+    "nodelay_comparison",
+    "parser_paths",
+    "pipeline_call",
+    "pool_exhaustion",
+    "pool_thread_sweep",
+    "probe_during",
+    "probe_table",
+    "profile_calls",
+    "rate",
+    "redis_benchmark",
+    "scan_all",
+    "server_keepalive",
+    "single_calls",
+    "socket_options",
+    "sscan_all",
+    "stops_paying",
+    "sweep",
+    "syscalls_per_command",
+    "transaction_comparison",
+]
