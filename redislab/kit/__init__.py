@@ -1,6 +1,8 @@
 """The kit: what every experiment shares, above the lab and below the themes.
 
 - :mod:`.measure`: timings, percentiles, progress bars, wire cost; ``wait_until``
+- :mod:`.bench`: a small benchmark toolkit: ``rate``, interleaved ``compare`` and
+  ``median_ratio``, ``sweep``, ``concurrent_rate``, ``LatencyProbe``
 - :mod:`.features`: what the live server has (commands, modules, engine, version)
 - :mod:`.workload`: seeded Zipf workloads and the SQLite ``Database`` behind caches
 - :mod:`.timeline` and :mod:`.loads`: one clock per experiment, steady write loads,

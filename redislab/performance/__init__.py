@@ -16,8 +16,8 @@ Every result is relative: a ratio against a baseline measured in the same run.
 from __future__ import annotations
 
 from ..errors import PerformanceError
+from ..kit.bench import LatencyProbe, Rate, compare, concurrent_rate, median_ratio, rate, sweep
 from .atomicity import METHODS, contention_run, contention_sweep, has_functions, load_functions
-from .bench import LatencyProbe, Rate, compare, concurrent_rate, median_ratio, rate, sweep
 from .ceiling import PROFILE_CATEGORIES, benchmark_tool, profile_calls, redis_benchmark
 from .connections import (
     PARSERS,

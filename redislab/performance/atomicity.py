@@ -27,10 +27,10 @@ import redis
 
 from ..errors import PerformanceError
 from ..keys import PERFORMANCE, key
+from ..kit.bench import concurrent_rate
 from ..kit.features import has_command
 from ..kit.lua import script
 from ..types import PlainConnection
-from .bench import concurrent_rate
 
 __all__ = [
     "METHODS",

@@ -33,9 +33,9 @@ from redis.connection import (
 
 from ..errors import PerformanceError
 from ..keys import PERFORMANCE, key
+from ..kit.bench import Rate, concurrent_rate
 from ..lab.node import Node
 from ..types import PlainConnection
-from .bench import Rate, concurrent_rate
 
 __all__ = [
     "PARSERS",

@@ -23,9 +23,9 @@ import pandas as pd
 from redis.connection import Connection
 
 from ..keys import PERFORMANCE, key
+from ..kit.bench import compare
 from ..lab.node import Node
 from ..types import PlainConnection
-from .bench import compare
 from .connections import PythonPackerConnection, client
 
 __all__ = [
@@ -96,7 +96,7 @@ def nodelay_comparison(
     ``size, packer, nodelay_ops_per_s, nagle_ops_per_s, nagle/nodelay``
     (median of per-round ratios).
     """
-    from .bench import median_ratio
+    from ..kit.bench import median_ratio
 
     rows = []
     for size in sizes:

@@ -16,8 +16,8 @@ import pandas as pd
 
 from ..errors import PerformanceError
 from ..keys import PERFORMANCE, key
+from ..kit.bench import median_ratio, sweep
 from ..types import PlainConnection
-from .bench import median_ratio, sweep
 
 __all__ = [
     "BATCH_SIZES",
@@ -150,7 +150,7 @@ def transaction_comparison(
     Returns the per-round table of :func:`~redislab.performance.bench.compare` with paths
     ``"pipeline"`` and ``"transaction"``.
     """
-    from .bench import compare
+    from ..kit.bench import compare
 
     calls = max(1, ops // batch)
     return compare(

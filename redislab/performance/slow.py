@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from ..keys import PERFORMANCE, key
+from ..kit.bench import LatencyProbe
 from ..kit.lua import script
 from ..types import PlainConnection
-from .bench import LatencyProbe
 
 __all__ = [
     "big_set",

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from redislab.errors import PerformanceError
-from redislab.performance import LatencyProbe, compare, concurrent_rate, median_ratio, rate, sweep
+from redislab.errors import UsageError
+from redislab.kit.bench import LatencyProbe, compare, concurrent_rate, median_ratio, rate, sweep
 
 
 def test_rate_counts_every_op_of_every_call():
@@ -19,7 +19,7 @@ def test_rate_counts_every_op_of_every_call():
 
 
 def test_rate_rejects_nonsense():
-    with pytest.raises(PerformanceError):
+    with pytest.raises(UsageError):
         rate(lambda: None, calls=0)
 
 
@@ -39,7 +39,7 @@ def test_compare_alternates_order_and_median_ratio_sees_a_real_difference():
     # round 0 runs fast first, round 1 slow first
     assert seen[0] == "fast" and seen[10] == "slow"
     assert median_ratio(res, "fast", "slow") > 5
-    with pytest.raises(PerformanceError):
+    with pytest.raises(UsageError):
         median_ratio(res, "fast", "missing")
 
 

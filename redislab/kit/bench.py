@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import PerformanceError
-from ..kit.measure import progress
+from ..errors import UsageError
+from .measure import progress
 
 __all__ = [
     "LatencyProbe",
@@ -65,7 +65,7 @@ def rate(fn: Callable[[], Any], *, calls: int, ops_per_call: int = 1, warmup: in
     One ``perf_counter`` pair brackets the whole loop, so the timer costs nothing per call.
     """
     if calls <= 0 or ops_per_call <= 0:
-        raise PerformanceError("calls and ops_per_call must be positive")
+        raise UsageError("calls and ops_per_call must be positive")
     for _ in range(warmup):
         fn()
     t0 = time.perf_counter()
@@ -91,7 +91,7 @@ def compare(
     """
     names = list(paths)
     if not names or rounds <= 0:
-        raise PerformanceError("compare() needs at least one path and one round")
+        raise UsageError("compare() needs at least one path and one round")
 
     def per(value: int | Mapping[str, int], name: str) -> int:
         return int(value[name]) if isinstance(value, Mapping) else int(value)
@@ -131,7 +131,7 @@ def median_ratio(results: pd.DataFrame, numerator: str, denominator: str) -> flo
     wide = results.pivot_table(index="round", columns="path", values="ops_per_s")
     for name in (numerator, denominator):
         if name not in wide.columns:
-            raise PerformanceError(f"no measurements for {name!r}; have {list(wide.columns)}")
+            raise UsageError(f"no measurements for {name!r}; have {list(wide.columns)}")
     return float(np.median(wide[numerator] / wide[denominator]))
 
 
@@ -150,7 +150,7 @@ def sweep(
     ops, seconds, ops_per_s`` (``path`` is ``str(value)``, for :func:`median_ratio`).
     """
     if not values:
-        raise PerformanceError("sweep() needs at least one value")
+        raise UsageError("sweep() needs at least one value")
     prepared = {v: make(v) for v in values}
     rows = []
     bar = progress(total=rounds * len(values), desc=desc or "sweep", enabled=show_progress)
@@ -187,7 +187,7 @@ def concurrent_rate(
     in a worker is re-raised here.
     """
     if workers <= 0 or seconds <= 0:
-        raise PerformanceError("workers and seconds must be positive")
+        raise UsageError("workers and seconds must be positive")
     stop = threading.Event()
     barrier = threading.Barrier(workers + 1)
     counts = [0] * workers
@@ -264,7 +264,7 @@ class LatencyProbe:
     def p(self, q: float) -> float:
         """The ``q``-th percentile of the PING latencies (s)."""
         if self.latencies.size == 0:
-            raise PerformanceError("the probe recorded no PING")
+            raise UsageError("the probe recorded no PING")
         return float(np.percentile(self.latencies, q))
 
 
@@ -272,5 +272,5 @@ def percentiles(samples: Iterable[float], qs: Sequence[float] = (50, 99)) -> dic
     """``{"p50": ..., "p99": ...}`` of ``samples`` (same unit)."""
     arr = np.asarray(list(samples))
     if arr.size == 0:
-        raise PerformanceError("no samples")
+        raise UsageError("no samples")
     return {f"p{q:g}": float(np.percentile(arr, q)) for q in qs}
