@@ -7,6 +7,10 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 # Every claim a notebook asserts is recorded here (redislab.kit.claims); `make claims` reports them.
 CLAIMS_DIR ?= build/claims
 export REDISLAB_CLAIMS_DIR := $(abspath $(CLAIMS_DIR))
+# Test files (and notebooks) run on this many workers (pytest-xdist, one file per worker):
+# most of a notebook's time is spent waiting on servers, not on the CPU. WORKERS=1: serial.
+WORKERS ?= 2
+XDIST   := $(if $(filter 1,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 
 .PHONY: lab test test-unit test-notebooks test-browser claims report bench lint format strip compose clean help
 
@@ -34,10 +38,10 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
 
 test: $(STAMP)
-	$(BIN)/pytest tests $(NOTEBOOKS) --nbval-lax --ignore=tests/browser
+	$(BIN)/pytest $(XDIST) tests $(NOTEBOOKS) --nbval-lax --ignore=tests/browser
 
 test-unit: $(STAMP)
-	$(BIN)/pytest tests --ignore=tests/browser
+	$(BIN)/pytest $(XDIST) tests --ignore=tests/browser
 
 # JupyterLab in a headless Chromium (Debian: apt-get install chromium chromium-driver);
 # skipped, with the reason, where none is found. Screenshots in build/browser/.
@@ -45,7 +49,7 @@ test-browser: $(STAMP)
 	$(BIN)/pytest tests/browser -v
 
 test-notebooks: $(STAMP)
-	$(BIN)/pytest --nbval-lax $(NOTEBOOKS)
+	$(BIN)/pytest $(XDIST) --nbval-lax $(NOTEBOOKS)
 
 # The notebooks on every engine found here (one after another: they measure), then the table.
 claims: $(STAMP)
