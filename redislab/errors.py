@@ -110,3 +110,7 @@ class StructureError(RedislabError):
 
 class ClaimError(RedislabError):
     """A claim was declared wrongly (no source, an unknown comparison): a notebook bug."""
+
+
+class MemoryLabError(RedislabError):
+    """A memory experiment could not run as asked (no room under ``maxmemory``, bad inputs)."""
