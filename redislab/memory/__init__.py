@@ -4,10 +4,21 @@
   ``volatile-ttl``'s order, ``maxmemory 0``, ``mem_not_counted_for_evict``.
 - :mod:`.lru`: Redis's approximated LRU against an exact LRU (the key-eviction page's test).
 - :mod:`.lfu`: the LFU counter against ``redis.conf``'s table.
+- :mod:`.expiry`: active and lazy expiry, TTL precision.
+- :mod:`.encodings`: compact encodings, their thresholds, quicklist nodes.
+- :mod:`.design`: client-side compression, key-name cost, hash bucketing.
 """
 
 from __future__ import annotations
 
+from .design import CODECS, bucketed_vs_plain, compression_table, key_length_cost, sample_value
+from .encodings import (
+    KINDS,
+    encoding_growth,
+    encoding_switches,
+    encoding_thresholds,
+    quicklist_shape,
+)
 from .eviction import (
     POLICIES,
     PolicyRun,
@@ -18,6 +29,7 @@ from .eviction import (
     run_policy,
     ttl_eviction_order,
 )
+from .expiry import lazy_expiry, mass_expiry, set_active_expire, ttl_lateness
 from .lfu import LFU_TABLE, LFU_TABLE_HITS, lfu_counter_table
 from .lru import (
     approximated_lru,
@@ -28,20 +40,34 @@ from .lru import (
 )
 
 __all__ = [
+    "CODECS",
+    "KINDS",
     "LFU_TABLE",
     "LFU_TABLE_HITS",
     "POLICIES",
     "PolicyRun",
     "approximated_lru",
+    "bucketed_vs_plain",
     "compare_policies",
+    "compression_table",
     "data_cost",
+    "encoding_growth",
+    "encoding_switches",
+    "encoding_thresholds",
     "exact_lru_hit_ratio",
     "exact_lru_survivors",
     "fill_unlimited",
+    "key_length_cost",
+    "lazy_expiry",
     "lfu_counter_table",
     "lru_comparison",
+    "mass_expiry",
     "not_counted_for_evict",
     "plot_lru_runs",
+    "quicklist_shape",
     "run_policy",
+    "sample_value",
+    "set_active_expire",
     "ttl_eviction_order",
+    "ttl_lateness",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 from ..keys import MEMORY, key
 from ..types import PlainConnection
 
-__all__ = ["config_scope", "counters", "hit_ratio", "mkey", "used_memory"]
+__all__ = ["config_scope", "counters", "flush_sync", "hit_ratio", "mkey", "used_memory"]
 
 
 def mkey(name: str, *parts: object) -> str:
@@ -52,3 +52,13 @@ def hit_ratio(hits: int, misses: int) -> float:
 def used_memory(connection: PlainConnection) -> int:
     """``INFO memory`` ``used_memory`` in bytes."""
     return int(connection.info("memory")["used_memory"])
+
+
+def flush_sync(connection: PlainConnection) -> None:
+    """``FLUSHALL SYNC``: memory is freed before the reply.
+
+    A plain FLUSHALL is asynchronous where ``lazyfree-lazy-user-flush`` is ``yes`` (the
+    default on Valkey 8+), and ``used_memory`` read right after it would still count the
+    old data.
+    """
+    connection.execute_command("FLUSHALL", "SYNC")

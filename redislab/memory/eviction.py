@@ -19,7 +19,7 @@ from ..errors import MemoryLabError
 from ..kit.measure import progress
 from ..kit.workload import ZipfWorkload
 from ..types import PlainConnection
-from ._common import counters, hit_ratio, mkey, used_memory
+from ._common import counters, flush_sync, hit_ratio, mkey, used_memory
 
 __all__ = [
     "POLICIES",
@@ -72,7 +72,7 @@ def data_cost(connection: PlainConnection, n_keys: int, *, value_size: int = 100
 
     Measured: flush, write them with no limit, read ``used_memory`` before and after, flush.
     """
-    connection.flushall()
+    flush_sync(connection)
     connection.config_set("maxmemory", 0)
     before = used_memory(connection)
     value = b"v" * value_size
@@ -83,7 +83,7 @@ def data_cost(connection: PlainConnection, n_keys: int, *, value_size: int = 100
             pipe.execute()
     pipe.execute()
     cost = used_memory(connection) - before
-    connection.flushall()
+    flush_sync(connection)
     return cost
 
 
@@ -110,7 +110,7 @@ def run_policy(
     """
     if policy not in POLICIES:
         raise MemoryLabError(f"unknown policy {policy!r}; one of {', '.join(POLICIES)}")
-    connection.flushall()
+    flush_sync(connection)
     connection.config_set("maxmemory-policy", policy)
     connection.config_set("maxmemory", maxmemory)
     rng = np.random.default_rng(seed)
@@ -150,7 +150,7 @@ def run_policy(
         used_memory=end["used_memory"],
     )
     connection.config_set("maxmemory", 0)
-    connection.flushall()
+    flush_sync(connection)
     return run
 
 
@@ -209,7 +209,7 @@ def ttl_eviction_order(
     order); ``maxmemory`` is then set to the memory in use and ``pressure * n_keys`` keys
     *without* TTL are written, so every eviction must pick among the TTL'd keys.
     """
-    connection.flushall()
+    flush_sync(connection)
     connection.config_set("maxmemory", 0)
     connection.config_set("maxmemory-policy", "volatile-ttl")
     order = np.random.default_rng(seed).permutation(n_keys)
@@ -228,7 +228,7 @@ def ttl_eviction_order(
         pipe.exists(mkey("ttl", i))
     alive = pipe.execute()
     connection.config_set("maxmemory", 0)
-    connection.flushall()
+    flush_sync(connection)
     return pd.DataFrame({"ttl": 1000 + np.arange(n_keys), "evicted": [not a for a in alive]})
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 from ..errors import MemoryLabError
 from ..kit.measure import progress
 from ..types import PlainConnection
-from ._common import mkey, used_memory
+from ._common import flush_sync, mkey, used_memory
 
 __all__ = [
     "approximated_lru",
@@ -65,7 +65,7 @@ def approximated_lru(
     capacity keeps it). The capacity given to the exact LRU is the number of keys that the
     server kept, so both hold the same number of keys.
     """
-    connection.flushall()
+    flush_sync(connection)
     connection.config_set("maxmemory", 0)
     connection.config_set("maxmemory-policy", "allkeys-lru")
     connection.config_set("maxmemory-samples", samples)
@@ -93,7 +93,7 @@ def approximated_lru(
         pipe.exists(mkey("lru", i))
     survived = np.array(pipe.execute(), dtype=bool)
     connection.config_set("maxmemory", 0)
-    connection.flushall()
+    flush_sync(connection)
     kept = int(survived.sum())
     if kept == 0:
         raise MemoryLabError("no key survived: maxmemory is below the server's own overhead")
@@ -166,7 +166,9 @@ def plot_lru_runs(runs: dict[int, pd.DataFrame], *, width: int = 100) -> object:
         grid[: len(code)] = code
         ax.imshow(grid.reshape(rows, width), cmap=cmap, vmin=0, vmax=2, aspect="auto")
         ax.set(title=title, xticks=[], yticks=[])
-    fig.suptitle("light grey: evicted · grey: old keys kept · green: new keys kept (oldest top-left)")
+    fig.suptitle(
+        "light grey: evicted · grey: old keys kept · green: new keys kept (oldest top-left)"
+    )
     fig.tight_layout()
     return fig
 
