@@ -6,11 +6,22 @@
 - :mod:`.lfu`: the LFU counter against ``redis.conf``'s table.
 - :mod:`.expiry`: active and lazy expiry, TTL precision.
 - :mod:`.encodings`: compact encodings, their thresholds, quicklist nodes.
+- :mod:`.analysis`: keyspace analyser, MEMORY STATS/DOCTOR, fragmentation, client memory.
+- :mod:`.monitor`: a background sampler with threshold alerts.
+- :mod:`.sizing`: miss-ratio curve and a fitted capacity model.
 - :mod:`.design`: client-side compression, key-name cost, hash bucketing.
 """
 
 from __future__ import annotations
 
+from .analysis import (
+    KeyspaceReport,
+    activedefrag_supported,
+    analyse_keyspace,
+    client_memory,
+    fragmentation_after_delete,
+    memory_overview,
+)
 from .design import CODECS, bucketed_vs_plain, compression_table, key_length_cost, sample_value
 from .encodings import (
     KINDS,
@@ -38,6 +49,8 @@ from .lru import (
     lru_comparison,
     plot_lru_runs,
 )
+from .monitor import Alert, MemorySampler, default_alerts
+from .sizing import CapacityModel, fit_capacity_model, load_keys, miss_ratio_curve
 
 __all__ = [
     "CODECS",
@@ -45,23 +58,36 @@ __all__ = [
     "LFU_TABLE",
     "LFU_TABLE_HITS",
     "POLICIES",
+    "Alert",
+    "CapacityModel",
+    "KeyspaceReport",
+    "MemorySampler",
     "PolicyRun",
+    "activedefrag_supported",
+    "analyse_keyspace",
     "approximated_lru",
     "bucketed_vs_plain",
+    "client_memory",
     "compare_policies",
     "compression_table",
     "data_cost",
+    "default_alerts",
     "encoding_growth",
     "encoding_switches",
     "encoding_thresholds",
     "exact_lru_hit_ratio",
     "exact_lru_survivors",
     "fill_unlimited",
+    "fit_capacity_model",
+    "fragmentation_after_delete",
     "key_length_cost",
     "lazy_expiry",
     "lfu_counter_table",
+    "load_keys",
     "lru_comparison",
     "mass_expiry",
+    "memory_overview",
+    "miss_ratio_curve",
     "not_counted_for_evict",
     "plot_lru_runs",
     "quicklist_shape",
