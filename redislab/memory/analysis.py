@@ -225,8 +225,12 @@ def client_memory(
     try:
         for n in counts:
             while len(opened) < n:
-                c = redis.Redis(host=kwargs.get("host", "127.0.0.1"), port=kwargs.get("port", 6379),
-                                password=kwargs.get("password"), username=kwargs.get("username"))  # fmt: skip
+                c = redis.Redis(
+                    host=kwargs.get("host", "127.0.0.1"),
+                    port=kwargs.get("port", 6379),
+                    password=kwargs.get("password"),
+                    username=kwargs.get("username"),
+                )
                 c.ping()
                 opened.append(c)
             listing = connection.client_list()

@@ -114,7 +114,7 @@ def quicklist_shape(
     name = mkey("quicklist")
     connection.delete(name)
     pipe = connection.pipeline(transaction=False)
-    for i in range(n_elements):
+    for _ in range(n_elements):
         pipe.rpush(name, b"q" * width)
     pipe.execute()
     enc = connection.object("encoding", name)

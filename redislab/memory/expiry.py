@@ -56,7 +56,7 @@ def mass_expiry(
     interval: float = 0.05,
     active: bool = True,
 ) -> pd.DataFrame:
-    """Keys that all get one TTL at once (a Lua loop), sampled every ``interval`` s while nobody reads them.
+    """Keys that all get one TTL at once (a Lua loop), sampled while nobody reads them.
 
     Columns: ``t`` (s since the keys were written), ``keys`` (``DBSIZE``: expired keys
     not yet reclaimed still count), ``expired_keys`` (INFO, since the start),
