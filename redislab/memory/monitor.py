@@ -58,31 +58,35 @@ class MemorySampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _run(self) -> None:
-        t0 = time.perf_counter()
-        prev = counters(self.connection)
+    def _sample(self, t0: float, prev: dict[str, int]) -> dict[str, int]:
+        cur = counters(self.connection)
+        hits = cur["keyspace_hits"] - prev["keyspace_hits"]
+        misses = cur["keyspace_misses"] - prev["keyspace_misses"]
+        row = {
+            "t": time.perf_counter() - t0,
+            "used_memory": cur["used_memory"],
+            "used_memory_peak": cur["used_memory_peak"],
+            "maxmemory": cur["maxmemory"],
+            "evicted": cur["evicted_keys"] - prev["evicted_keys"],
+            "reads": hits + misses,
+            "hit_ratio": hit_ratio(hits, misses),
+        }
+        self._rows.append(row)
+        for a in self.alerts:
+            if a.test(row):
+                self._fired.append({"t": row["t"], "alert": a.name})
+        return cur
+
+    def _run(self, t0: float, prev: dict[str, int]) -> None:
         while not self._stop.wait(self.interval):
-            cur = counters(self.connection)
-            hits = cur["keyspace_hits"] - prev["keyspace_hits"]
-            misses = cur["keyspace_misses"] - prev["keyspace_misses"]
-            row = {
-                "t": time.perf_counter() - t0,
-                "used_memory": cur["used_memory"],
-                "used_memory_peak": cur["used_memory_peak"],
-                "maxmemory": cur["maxmemory"],
-                "evicted": cur["evicted_keys"] - prev["evicted_keys"],
-                "reads": hits + misses,
-                "hit_ratio": hit_ratio(hits, misses),
-            }
-            self._rows.append(row)
-            for a in self.alerts:
-                if a.test(row):
-                    self._fired.append({"t": row["t"], "alert": a.name})
-            prev = cur
+            prev = self._sample(t0, prev)
+        self._sample(t0, prev)  # the last partial interval, so a short run is not missed
 
     def __enter__(self) -> MemorySampler:
+        # the baseline is read before the caller's work starts, not when the thread gets to run
+        args = (time.perf_counter(), counters(self.connection))
         self._thread = threading.Thread(
-            target=self._run, name="redislab-memory-sampler", daemon=True
+            target=self._run, args=args, name="redislab-memory-sampler", daemon=True
         )
         self._thread.start()
         return self
