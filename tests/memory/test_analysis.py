@@ -42,4 +42,6 @@ def test_fragmentation_after_delete(r):
 def test_client_memory_grows(r):
     cm = client_memory(r, counts=(0, 20))
     assert cm.loc[20, "clients"] >= cm.loc[0, "clients"] + 20
-    assert cm.loc[20, "clients_normal"] > cm.loc[0, "clients_normal"]
+    assert cm.loc[20, "tot_mem_sum"] > cm.loc[0, "tot_mem_sum"]
+    # clients.normal may not move for idle clients on Valkey (buffers given back when idle)
+    assert cm.loc[20, "clients_normal"] >= cm.loc[0, "clients_normal"]
