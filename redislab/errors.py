@@ -150,3 +150,7 @@ class TamperedBackup(SecurityError):
 
 class PerformanceError(RedislabError):
     """A performance experiment was given inputs it cannot measure, or a tool failed."""
+
+
+class MemoryLabError(RedislabError):
+    """A memory experiment could not run as asked (no room under ``maxmemory``, bad inputs)."""

@@ -86,3 +86,8 @@ SECURITY_VAULT = "vault"
 
 PERFORMANCE = "perf"
 """Namespace of the performance experiments (notebook 06): ``redislab:perf:<name>...``."""
+
+
+# --------------------------------------------------------------------- memory (notebook 04)
+MEMORY = "memory"
+"""Namespace of every key :mod:`redislab.memory` writes (``redislab:memory:...``)."""
