@@ -110,3 +110,15 @@ class StructureError(RedislabError):
 
 class ClaimError(RedislabError):
     """A claim was declared wrongly (no source, an unknown comparison): a notebook bug."""
+
+
+class MessagingError(RedislabError):
+    """A messaging pattern (pub/sub, stream worker, queue) was misused or failed."""
+
+
+class MalformedMessage(MessagingError, ValueError):
+    """A message could not be decoded; workers send it to their dead-letter stream."""
+
+
+class RequestTimeout(MessagingError, WaitTimeout):
+    """A request over Redis got no reply within its timeout."""

@@ -20,3 +20,7 @@ def key(pattern: str, name: str, *parts: object) -> str:
     if not pattern or not name:
         raise ValueError("key() needs a pattern and a name")
     return ":".join([PREFIX, pattern, name, *(str(p) for p in parts)])
+
+
+MESSAGING = "messaging"
+"""Namespace of the messaging theme (streams, queues, reply keys): ``redislab:messaging:...``."""
