@@ -17,7 +17,7 @@ from ..kit.measure import summarize
 from ..lab.waits import wait_until
 from ..types import PlainConnection
 from ._common import client_like
-from .processes import WorkerProcess, current_key, done_key, progress_key, spawn
+from .processes import WorkerProcess, claimed_key, current_key, done_key, progress_key, spawn
 from .pubsub import Subscriber
 from .queues import ReliableQueue
 from .streams import StreamWorker, produce
@@ -66,23 +66,26 @@ def stream_crash(
     work_ms: float = 2.0,
     batch: int = 10,
     kill_after: int = 100,
-    claim_idle_ms: int = 300,
+    claim_idle_ms: int = 1000,
     timeout: float = 60.0,
 ) -> dict[str, Any]:
     """Two :class:`StreamWorker` processes on one group; SIGKILL one after ``kill_after``.
 
     The survivor takes the dead one's pending entries over with ``XAUTOCLAIM`` once they
     are ``claim_idle_ms`` idle. Returns the tally (lost, duplicates), what the dead
-    consumer held at the kill (``XPENDING``), and how many of those it had already
-    finished (``finished_unacked``: the duplicates a different explanation would not
-    predict).
+    consumer held at the kill (``XPENDING``), how many of those it had already finished
+    (``finished_unacked``: duplicates the crash causes) and how many entries the workers
+    took over in all (``claimed_total``: every re-delivery in a group is a claim, so it
+    bounds the duplicates; entries of a live but slow consumer idle longer than
+    ``claim_idle_ms`` are claimed too).
     """
     exp, stream, group = "stream-crash", "redislab:messaging:stream:crash", "workers"
     _reset(connection, exp, stream)
     produce(connection, stream, ({"n": n} for n in range(messages)))
     connection.xgroup_create(stream, group, id="0")
     params = {"experiment": exp, "stream": stream, "group": group, "work_ms": work_ms,
-              "batch": batch, "claim_idle_ms": claim_idle_ms, "idle_stop_s": 1.0}  # fmt: skip
+              "batch": batch, "claim_idle_ms": claim_idle_ms,
+              "idle_stop_s": claim_idle_ms / 1000 + 1.0}  # fmt: skip
     a = spawn(connection, "stream", "consumer-a", **params)
     b = spawn(connection, "stream", "consumer-b", **params)
     try:
@@ -108,6 +111,9 @@ def stream_crash(
         "in_flight_at_kill": 0 if in_flight is None else 1,
         "by_survivor": _progress(connection, exp, "consumer-b"),
         "pending_after": int(connection.xpending(stream, group)["pending"]),
+        "claimed_total": sum(
+            int(connection.get(claimed_key(exp, w)) or 0) for w in ("consumer-a", "consumer-b")
+        ),
     }
 
 

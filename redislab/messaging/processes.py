@@ -24,7 +24,7 @@ import redis
 
 from ..keys import MESSAGING, key
 
-__all__ = ["WorkerProcess", "current_key", "done_key", "progress_key", "spawn"]
+__all__ = ["WorkerProcess", "claimed_key", "current_key", "done_key", "progress_key", "spawn"]
 
 
 def done_key(experiment: str) -> str:
@@ -103,6 +103,11 @@ def spawn(connection: redis.Redis, kind: str, name: str, **params: Any) -> Worke
 
 
 # ------------------------------------------------------------------ in the child
+def claimed_key(experiment: str, worker: str) -> str:
+    """How many entries ``worker`` took over with ``XAUTOCLAIM`` in ``experiment``."""
+    return key(MESSAGING, "done", experiment, "claimed", worker)
+
+
 def current_key(experiment: str, worker: str) -> str:
     """The job ``worker`` is working on (set before the work, deleted with its record)."""
     return key(MESSAGING, "done", experiment, "current", worker)
@@ -134,6 +139,7 @@ def _main(spec: dict[str, Any]) -> None:
         w = StreamWorker(
             r, spec["stream"], spec["group"], name, handle,
             batch=spec.get("batch", 10), claim_idle_ms=spec.get("claim_idle_ms", 500),
+            on_claimed=lambda n: r.incrby(claimed_key(exp, name), n),
         )  # fmt: skip
         w.run(idle_stop_s=spec.get("idle_stop_s", 1.0))
     elif kind == "reliable":

@@ -120,6 +120,7 @@ class StreamWorker:
     it pending; once it has been idle ``claim_idle_ms``, ``XAUTOCLAIM`` delivers it again
     (to this or another worker), and after ``max_deliveries`` deliveries it goes to the
     dead-letter stream with the error. A :class:`MalformedMessage` goes there at once.
+    ``on_claimed(n)`` is called after each ``XAUTOCLAIM`` that took ``n`` entries over.
     Connection errors are retried with capped, jittered exponential backoff
     (``stats.reconnects``); a group lost with the data (``NOGROUP``) is created again.
     """
@@ -140,6 +141,7 @@ class StreamWorker:
         dead_letter: str | None = None,
         backoff: tuple[float, float] = (0.05, 1.0),
         seed: int = 0,
+        on_claimed: Callable[[int], object] | None = None,
     ) -> None:
         self.connection = connection
         self.stream = stream
@@ -153,6 +155,7 @@ class StreamWorker:
         self.max_deliveries = max_deliveries
         self.dead_letter = dead_letter or f"{stream}:dead"
         self.backoff = backoff
+        self.on_claimed = on_claimed
         self.stats = WorkerStats()
         self._rng = random.Random(seed)
         self._to_ack: list[str] = []
@@ -193,6 +196,8 @@ class StreamWorker:
             if cursor == "0-0" or len(out) >= self.batch:
                 break
         self.stats.claimed += len(out)
+        if out and self.on_claimed is not None:
+            self.on_claimed(len(out))
         return out
 
     def _read(self) -> list[tuple[str, Any, int]]:
