@@ -15,7 +15,15 @@
 from __future__ import annotations
 
 from ..errors import MalformedMessage, MessagingError, RequestTimeout
-from .experiments import compare_transports, queue_crash, rq_crash, rq_vs_reliable, stream_crash
+from .experiments import (
+    compare_transports,
+    guarantees_table,
+    queue_crash,
+    rq_crash,
+    rq_vs_reliable,
+    storage_probe,
+    stream_crash,
+)
 from .jobs import queue_for, record
 from .notifications import (
     delays_frame,
@@ -78,6 +86,7 @@ __all__ = [
     "delays_frame",
     "double_delivery",
     "expired_event_delays",
+    "guarantees_table",
     "id_order_enforced",
     "keyspace_events",
     "missed_while_away",
@@ -97,6 +106,7 @@ __all__ = [
     "slow_subscriber",
     "spawn",
     "spread",
+    "storage_probe",
     "stream_crash",
     "time_window",
     "trim_costs",

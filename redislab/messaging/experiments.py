@@ -24,9 +24,11 @@ from .streams import StreamWorker, produce
 
 __all__ = [
     "compare_transports",
+    "guarantees_table",
     "queue_crash",
     "rq_crash",
     "rq_vs_reliable",
+    "storage_probe",
     "stream_crash",
 ]
 
@@ -365,3 +367,79 @@ def _run_transport(
     return {"transport": transport, "delivered": len(received), "sent": messages,
             "msgs_per_s": len(received) / seconds,
             "p50_ms": s["p50_ms"], "p99_ms": s["p99_ms"]}  # fmt: skip
+
+
+def storage_probe(connection: PlainConnection, *, n: int = 10) -> dict[str, dict[str, Any]]:
+    """Send ``n`` messages with no consumer, then consume them all; per transport: how many
+    were kept for a consumer that comes later, and how many can be read again after."""
+    base = "redislab:messaging:probe"
+    stream, queue, channel = f"{base}:stream", f"{base}:list", f"{base}:channel"
+    connection.delete(stream, queue)
+    replies = [int(connection.publish(channel, str(i))) for i in range(n)]
+    produce(connection, stream, ({"n": i} for i in range(n)))
+    connection.lpush(queue, *(json.dumps({"n": i}) for i in range(n)))
+    kept = {"pub/sub": 0, "stream + group": int(connection.xlen(stream)),
+            "list queue": int(connection.llen(queue))}  # fmt: skip
+    connection.xgroup_create(stream, "probe", id="0")
+    StreamWorker(connection, stream, "probe", "c", lambda p: None).run(max_messages=n)
+    while connection.rpop(queue) is not None:
+        pass
+    again = {"pub/sub": 0, "stream + group": len(connection.xrange(stream)),
+             "list queue": int(connection.llen(queue))}  # fmt: skip
+    connection.delete(stream, queue)
+    return {
+        t: {
+            "sent": n,
+            "kept_without_consumer": kept[t],
+            "readable_again_after_consume": again[t],
+            "publish_replies": sum(replies) if t == "pub/sub" else None,
+        }
+        for t in kept
+    }
+
+
+def guarantees_table(
+    *,
+    pubsub_away: dict[str, Any],
+    stream: dict[str, Any],
+    reliable: dict[str, Any],
+    naive: dict[str, Any],
+    storage: dict[str, dict[str, Any]],
+    pubsub_in_order: bool,
+) -> pd.DataFrame:
+    """The guarantees table, every cell derived from an experiment's result."""
+
+    def delivery(lost: int, dups: int) -> str:
+        if lost:
+            return f"at-most-once ({lost} lost)"
+        return f"at-least-once (0 lost, {dups} duplicates)"
+
+    rows = {
+        "pub/sub": {
+            "consumer away or crashed": delivery(pubsub_away["missed"], 0),
+            "ordering": "publish order" if pubsub_in_order else "not kept",
+            "kept with no consumer": storage["pub/sub"]["kept_without_consumer"],
+            "replay after consume": storage["pub/sub"]["readable_again_after_consume"],
+        },
+        "stream + consumer group": {
+            "consumer away or crashed": delivery(stream["lost"], stream["duplicates"]),
+            "ordering": "ID order (per stream)",
+            "kept with no consumer": storage["stream + group"]["kept_without_consumer"],
+            "replay after consume": storage["stream + group"]["readable_again_after_consume"],
+        },
+        "list, reliable (BLMOVE + recover)": {
+            "consumer away or crashed": delivery(reliable["lost"], reliable["duplicates"]),
+            "ordering": "FIFO (until a recovered job is re-queued)",
+            "kept with no consumer": storage["list queue"]["kept_without_consumer"],
+            "replay after consume": storage["list queue"]["readable_again_after_consume"],
+        },
+        "list, naive (BRPOP)": {
+            "consumer away or crashed": delivery(naive["lost"], naive["duplicates"]),
+            "ordering": "FIFO",
+            "kept with no consumer": storage["list queue"]["kept_without_consumer"],
+            "replay after consume": storage["list queue"]["readable_again_after_consume"],
+        },
+    }
+    table = pd.DataFrame(rows).T
+    table["persistence"] = ["none (never stored)"] + ["with RDB/AOF, like any key"] * 3
+    return table
