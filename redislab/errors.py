@@ -154,3 +154,15 @@ class PerformanceError(RedislabError):
 
 class MemoryLabError(RedislabError):
     """A memory experiment could not run as asked (no room under ``maxmemory``, bad inputs)."""
+
+
+class MessagingError(RedislabError):
+    """A messaging pattern (pub/sub, stream worker, queue) was misused or failed."""
+
+
+class MalformedMessage(MessagingError, ValueError):
+    """A message could not be decoded; workers send it to their dead-letter stream."""
+
+
+class RequestTimeout(MessagingError, WaitTimeout):
+    """A request over Redis got no reply within its timeout."""

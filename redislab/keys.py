@@ -91,3 +91,7 @@ PERFORMANCE = "perf"
 # --------------------------------------------------------------------- memory (notebook 04)
 MEMORY = "memory"
 """Namespace of every key :mod:`redislab.memory` writes (``redislab:memory:...``)."""
+
+
+MESSAGING = "messaging"
+"""Namespace of the messaging theme (streams, queues, reply keys): ``redislab:messaging:...``."""

@@ -1,0 +1,170 @@
+"""Worker *processes* for crash experiments: started with :func:`spawn`, killed with SIGKILL.
+
+A thread cannot be killed in the middle of its work; a process can, which is what a
+crash, an OOM kill or a deploy does to a worker. Each worker records every job it
+finished in a hash (``HINCRBY <done> <n> 1``) *before* acknowledging it, so after a
+kill the experiment counts, per job, how many times it was processed: 0 is a lost job,
+2 or more a duplicate.
+
+``python -m redislab.messaging.processes '<json>'`` runs one worker; the JSON says
+which kind (``stream``, ``reliable``, ``naive``, ``rq``) and its parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import redis
+
+from ..keys import MESSAGING, key
+
+__all__ = ["WorkerProcess", "claimed_key", "current_key", "done_key", "progress_key", "spawn"]
+
+
+def done_key(experiment: str) -> str:
+    """The hash of job number -> times processed for ``experiment``."""
+    return key(MESSAGING, "done", experiment)
+
+
+def progress_key(experiment: str, worker: str) -> str:
+    """The counter of jobs ``worker`` finished in ``experiment``."""
+    return key(MESSAGING, "done", experiment, "by", worker)
+
+
+class WorkerProcess:
+    """A worker process: :meth:`kill` (SIGKILL), :meth:`interrupt` (SIGINT = Ctrl-C),
+    :meth:`stop` (kill if alive, then reap). Use as a context manager."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], name: str) -> None:
+        self.popen = popen
+        self.name = name
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no acknowledgement, nothing flushed."""
+        if self.alive():
+            self.popen.kill()
+        self.popen.wait(timeout=10)
+
+    def interrupt(self) -> None:
+        """SIGINT, as Ctrl-C in its terminal: Python raises ``KeyboardInterrupt``."""
+        if self.alive():
+            self.popen.send_signal(signal.SIGINT)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        return self.popen.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.popen.kill()
+        try:
+            self.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def stderr(self) -> str:
+        if self.popen.stderr is None or self.alive():
+            return ""
+        return self.popen.stderr.read().decode(errors="replace")
+
+    def __enter__(self) -> WorkerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def spawn(connection: redis.Redis, kind: str, name: str, **params: Any) -> WorkerProcess:
+    """Start a worker process of ``kind`` named ``name`` against ``connection``'s server."""
+    kw = connection.connection_pool.connection_kwargs
+    spec = {"kind": kind, "name": name, "host": kw.get("host", "127.0.0.1"),
+            "port": int(kw.get("port", 6379)), "db": int(kw.get("db", 0)), **params}  # fmt: skip
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), *sys.path) if p)
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "redislab.messaging.processes", json.dumps(spec)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    return WorkerProcess(popen, name)
+
+
+# ------------------------------------------------------------------ in the child
+def claimed_key(experiment: str, worker: str) -> str:
+    """How many entries ``worker`` took over with ``XAUTOCLAIM`` in ``experiment``."""
+    return key(MESSAGING, "done", experiment, "claimed", worker)
+
+
+def current_key(experiment: str, worker: str) -> str:
+    """The job ``worker`` is working on (set before the work, deleted with its record)."""
+    return key(MESSAGING, "done", experiment, "current", worker)
+
+
+def _record(r: redis.Redis, experiment: str, worker: str, n: int) -> None:
+    pipe = r.pipeline(transaction=True)
+    pipe.hincrby(done_key(experiment), str(n), 1)
+    pipe.incr(progress_key(experiment, worker))
+    pipe.delete(current_key(experiment, worker))
+    pipe.execute()
+
+
+def _main(spec: dict[str, Any]) -> None:
+    r = redis.Redis(host=spec["host"], port=spec["port"], db=spec["db"], decode_responses=True)
+    name, exp = spec["name"], spec["experiment"]
+    work_s = spec.get("work_ms", 0) / 1000
+    kind = spec["kind"]
+
+    def handle(job: dict[str, Any]) -> None:
+        r.set(current_key(exp, name), int(job["n"]))
+        if work_s:
+            time.sleep(work_s)
+        _record(r, exp, name, int(job["n"]))
+
+    if kind == "stream":
+        from .streams import StreamWorker
+
+        w = StreamWorker(
+            r, spec["stream"], spec["group"], name, handle,
+            batch=spec.get("batch", 10), claim_idle_ms=spec.get("claim_idle_ms", 500),
+            on_claimed=lambda n: r.incrby(claimed_key(exp, name), n),
+        )  # fmt: skip
+        w.run(idle_stop_s=spec.get("idle_stop_s", 1.0))
+    elif kind == "reliable":
+        from .queues import ReliableQueue
+
+        ReliableQueue(r, spec["queue"]).work(name, handle, idle_stop_s=spec.get("idle_stop_s", 1))
+    elif kind == "naive":  # BRPOP: the job is only in this process once popped
+        queue = spec["queue"]
+        while True:
+            item = r.brpop([queue], timeout=spec.get("idle_stop_s", 1))
+            if item is None:
+                break
+            handle(json.loads(item[1]))
+    elif kind == "rq":
+        from rq import SimpleWorker
+
+        from .jobs import queue_for
+
+        q = queue_for(r, spec["queue"])
+        SimpleWorker([q], connection=q.connection, name=f"{name}-{os.getpid()}").work(
+            burst=True, logging_level="WARNING"
+        )
+    else:
+        raise SystemExit(f"unknown worker kind {kind!r}")
+
+
+if __name__ == "__main__":
+    _main(json.loads(sys.argv[1]))
