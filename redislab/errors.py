@@ -110,3 +110,18 @@ class StructureError(RedislabError):
 
 class ClaimError(RedislabError):
     """A claim was declared wrongly (no source, an unknown comparison): a notebook bug."""
+
+
+class DesignError(RedislabError):
+    """A design (rate limiter, lock, session store, planner) was given unusable inputs."""
+
+
+class LockLost(DesignError):
+    """A lock was released or extended by a holder that no longer owns it."""
+
+
+class StaleToken(DesignError):
+    """A protected resource refused a write carrying an older fencing token."""
+
+
+__all__ += ["DesignError", "LockLost", "StaleToken"]

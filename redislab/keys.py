@@ -20,3 +20,15 @@ def key(pattern: str, name: str, *parts: object) -> str:
     if not pattern or not name:
         raise ValueError("key() needs a pattern and a name")
     return ":".join([PREFIX, pattern, name, *(str(p) for p in parts)])
+
+# --------------------------------------------------------------- design (notebook 10)
+RATELIMIT = "ratelimit"
+"""Rate limiters (:mod:`redislab.design.ratelimit`); the client id is a hash tag."""
+LOCKS = "locks"
+"""Distributed locks and their fencing counters (:mod:`redislab.design.locks`)."""
+SESSIONS = "sessions"
+"""Session hashes and per-user session indexes (:mod:`redislab.design.sessions`)."""
+LEADERBOARD = "leaderboard"
+"""Leaderboard sorted sets (:mod:`redislab.design.leaderboard`)."""
+PLANNER = "planner"
+"""Sample keys the capacity planner measures (:mod:`redislab.design.planner`)."""

@@ -1,0 +1,39 @@
+"""Designs a team would put into production, built from redislab's pieces (notebook 10).
+
+The one layer above the themes: it may import their public exports, never internals.
+
+- :mod:`.ratelimit`: fixed window, sliding log, sliding-window counter, token bucket,
+  GCRA (atomic Lua), the ``limits`` library beside them, an exact accuracy checker.
+- :mod:`.locks`: a token lock with safe release and renewal, redis-py's ``Lock``,
+  fencing tokens, a mutual-exclusion detector, a paused holder, a failover.
+"""
+
+from __future__ import annotations
+
+from . import ratelimit
+from .ratelimit import (
+    ALGORITHMS,
+    GCRA,
+    Accuracy,
+    FixedWindow,
+    LimitsLibrary,
+    RateLimiter,
+    SlidingLog,
+    SlidingWindowCounter,
+    TokenBucket,
+    check,
+)
+
+__all__ = [
+    "ALGORITHMS",
+    "GCRA",
+    "Accuracy",
+    "FixedWindow",
+    "LimitsLibrary",
+    "RateLimiter",
+    "SlidingLog",
+    "SlidingWindowCounter",
+    "TokenBucket",
+    "check",
+    "ratelimit",
+]
