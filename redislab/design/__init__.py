@@ -10,7 +10,8 @@ The one layer above the themes: it may import their public exports, never intern
 
 from __future__ import annotations
 
-from . import ratelimit
+from . import locks, ratelimit
+from .locks import FencedResource, NaiveLock, RedisPyLock, TokenLock
 from .ratelimit import (
     ALGORITHMS,
     GCRA,
@@ -28,12 +29,17 @@ __all__ = [
     "ALGORITHMS",
     "GCRA",
     "Accuracy",
+    "FencedResource",
     "FixedWindow",
     "LimitsLibrary",
+    "NaiveLock",
     "RateLimiter",
+    "RedisPyLock",
     "SlidingLog",
     "SlidingWindowCounter",
     "TokenBucket",
+    "TokenLock",
     "check",
+    "locks",
     "ratelimit",
 ]

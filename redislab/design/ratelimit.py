@@ -34,6 +34,7 @@ __all__ = [
     "Accuracy",
     "FixedWindow",
     "LimitsLibrary",
+    "NaiveFixedWindow",
     "RateLimiter",
     "SlidingLog",
     "SlidingWindowCounter",
@@ -41,6 +42,7 @@ __all__ = [
     "boundary_bursts",
     "check",
     "concurrent_admissions",
+    "crossslot_error",
     "latency",
     "memory_per_client",
     "realtime_run",
@@ -352,6 +354,38 @@ def _address(connection: Connection) -> tuple[str, int]:
         return node.host, int(node.port)
     kw = connection.connection_pool.connection_kwargs
     return kw.get("host", "127.0.0.1"), int(kw.get("port", 6379))
+
+
+class NaiveFixedWindow(FixedWindow):
+    """What not to do: the fixed window checked with ``GET`` and counted with ``INCR``
+    from the client, two round trips apart (concurrent requests slip in between)."""
+
+    algorithm = "naive"
+
+    def allow(self, client: str, now_ms: float | None = None) -> bool:
+        now = _now_ms() if now_ms is None else now_ms
+        counter = self.key(client, int(now // self.window_ms))
+        if int(self.connection.get(counter) or 0) >= self.limit:
+            return False
+        self.connection.incr(counter)
+        self.connection.pexpire(counter, int(self.window_ms))
+        return True
+
+
+def crossslot_error(node: Any, *, limit: int = 10, window_ms: int = 1000) -> str | None:
+    """Run the sliding-window counter on one cluster node with *untagged* keys.
+
+    The two keys (``...:rl:7`` and ``...:rl:6``) hash to different slots; a cluster
+    node refuses such a script. Returns the error the node answered (or ``None``).
+    """
+    import redis
+
+    keys = [key(RATELIMIT, "untagged", "rl", 7), key(RATELIMIT, "untagged", "rl", 6)]
+    try:
+        script(node, SLIDING_COUNTER_LUA)(keys=keys, args=[limit, window_ms, "7000"])
+    except redis.ResponseError as exc:
+        return str(exc)
+    return None
 
 
 ALGORITHMS: dict[str, type[RateLimiter]] = {
