@@ -6,11 +6,14 @@ The one layer above the themes: it may import their public exports, never intern
   GCRA (atomic Lua), the ``limits`` library beside them, an exact accuracy checker.
 - :mod:`.locks`: a token lock with safe release and renewal, redis-py's ``Lock``,
   fencing tokens, a mutual-exclusion detector, a paused holder, a failover.
+- :mod:`.sessions`: hashes with sliding expiry and a per-user index.
+- :mod:`.leaderboard`: sorted-set boards, ties, merges, growth of query cost.
 """
 
 from __future__ import annotations
 
-from . import locks, ratelimit
+from . import leaderboard, locks, ratelimit, sessions
+from .leaderboard import Leaderboard
 from .locks import FencedResource, NaiveLock, RedisPyLock, TokenLock
 from .ratelimit import (
     ALGORITHMS,
@@ -24,6 +27,7 @@ from .ratelimit import (
     TokenBucket,
     check,
 )
+from .sessions import SessionStore
 
 __all__ = [
     "ALGORITHMS",
@@ -31,15 +35,19 @@ __all__ = [
     "Accuracy",
     "FencedResource",
     "FixedWindow",
+    "Leaderboard",
     "LimitsLibrary",
     "NaiveLock",
     "RateLimiter",
     "RedisPyLock",
+    "SessionStore",
     "SlidingLog",
     "SlidingWindowCounter",
     "TokenBucket",
     "TokenLock",
     "check",
+    "leaderboard",
     "locks",
     "ratelimit",
+    "sessions",
 ]
