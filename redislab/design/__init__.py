@@ -8,13 +8,16 @@ The one layer above the themes: it may import their public exports, never intern
   fencing tokens, a mutual-exclusion detector, a paused holder, a failover.
 - :mod:`.sessions`: hashes with sliding expiry and a per-user index.
 - :mod:`.leaderboard`: sorted-set boards, ties, merges, growth of query cost.
+- :mod:`.planner`: a capacity planner (measured per-key memory and throughput), as a
+  function returning a :class:`Plan` and as an ipywidgets form.
 """
 
 from __future__ import annotations
 
-from . import leaderboard, locks, ratelimit, sessions
+from . import leaderboard, locks, planner, ratelimit, sessions
 from .leaderboard import Leaderboard
 from .locks import FencedResource, NaiveLock, RedisPyLock, TokenLock
+from .planner import KeyShape, Plan, Workload, plan, planner_widget
 from .ratelimit import (
     ALGORITHMS,
     GCRA,
@@ -35,9 +38,11 @@ __all__ = [
     "Accuracy",
     "FencedResource",
     "FixedWindow",
+    "KeyShape",
     "Leaderboard",
     "LimitsLibrary",
     "NaiveLock",
+    "Plan",
     "RateLimiter",
     "RedisPyLock",
     "SessionStore",
@@ -45,9 +50,13 @@ __all__ = [
     "SlidingWindowCounter",
     "TokenBucket",
     "TokenLock",
+    "Workload",
     "check",
     "leaderboard",
     "locks",
+    "plan",
+    "planner",
+    "planner_widget",
     "ratelimit",
     "sessions",
 ]
