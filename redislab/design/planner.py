@@ -332,7 +332,8 @@ def planner_widget(connection: Connection, *, node_ops_per_s: float | None = Non
     ``availability``, ``node_memory_gb``), each with the CSS class
     ``redislab-planner-<name>``; ``button`` (class ``redislab-planner-run``) runs the
     plan; ``output`` (class ``redislab-planner-output``) shows it; ``last_plan`` holds
-    the latest :class:`Plan`. The throughput figure is measured once and reused.
+    the latest :class:`Plan` (one is made for the default inputs). The throughput
+    figure is measured once and reused.
     """
     import ipywidgets as w
 
@@ -407,4 +408,5 @@ def planner_widget(connection: Connection, *, node_ops_per_s: float | None = Non
     for widget in inputs.values():
         widget.observe(lambda change: run(), names="value")
     box.run = run
+    run()  # the first plan, for the default inputs
     return box
