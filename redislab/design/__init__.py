@@ -8,13 +8,15 @@ The one layer above the themes: it may import their public exports, never intern
   fencing tokens, a mutual-exclusion detector, a paused holder, a failover.
 - :mod:`.sessions`: hashes with sliding expiry and a per-user index.
 - :mod:`.leaderboard`: sorted-set boards, ties, merges, growth of query cost.
+- :mod:`.analytics`: unique visitors (set, bitmap, HyperLogLog), activity bitmaps and
+  retention, per-minute counters, top-K.
 - :mod:`.planner`: a capacity planner (measured per-key memory and throughput), as a
   function returning a :class:`Plan` and as an ipywidgets form.
 """
 
 from __future__ import annotations
 
-from . import leaderboard, locks, planner, ratelimit, sessions
+from . import analytics, leaderboard, locks, planner, ratelimit, sessions
 from .leaderboard import Leaderboard
 from .locks import FencedResource, NaiveLock, RedisPyLock, TokenLock
 from .planner import KeyShape, Plan, Workload, plan, planner_widget
@@ -51,6 +53,7 @@ __all__ = [
     "TokenBucket",
     "TokenLock",
     "Workload",
+    "analytics",
     "check",
     "leaderboard",
     "locks",

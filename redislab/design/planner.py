@@ -126,13 +126,16 @@ def _shape_label(s: KeyShape) -> str:
 def measure_shape(connection: Connection, shape: KeyShape, *, sample: int = 2000) -> float:
     """Bytes per key of ``shape`` on this server (``INFO used_memory`` delta over a sample).
 
-    Writes ``sample`` keys of that shape under ``redislab:planner:*`` (key names padded
-    to ``shape.key_bytes``), reads the delta, and deletes them.
+    Writes ``sample`` keys of that shape under ``redislab:planner:*`` with names of
+    ``shape.key_bytes`` characters (at least 20 + the digits of ``sample``; key length
+    matters, and more on Redis 8, which stores the key inside its object), reads the
+    delta, and deletes them.
     """
-    prefix = key(PLANNER, "sample", _shape_label(shape).replace("×", "x"))
-    width = max(0, shape.key_bytes - len(prefix) - 1)
+    code = KINDS.index(shape.kind)
+    prefix = key(PLANNER, f"k{code}", "")  # 'redislab:planner:k0:'
+    width = max(len(str(sample)), shape.key_bytes - len(prefix))
     value = "v" * shape.value_bytes
-    names = [f"{prefix}:{i:0{width}d}" for i in range(sample)]
+    names = [f"{prefix}{i:0{width}d}" for i in range(sample)]
     connection.delete(*names)
     before = _used_memory(connection)
     pipe = connection.pipeline(transaction=False)

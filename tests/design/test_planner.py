@@ -24,8 +24,9 @@ def _load(c, strings: int, hashes: int) -> int:
 def test_memory_estimate_within_15_percent_of_a_real_load(lab_factory):
     lab = lab_factory("standalone")
     c = lab.client()
-    strings = KeyShape(count=40_000, kind="string", value_bytes=100)
-    hashes = KeyShape(count=8_000, kind="hash", fields=10, value_bytes=20)
+    # the key names below: 25 and 23 characters
+    strings = KeyShape(count=40_000, kind="string", value_bytes=100, key_bytes=25)
+    hashes = KeyShape(count=8_000, kind="hash", fields=10, value_bytes=20, key_bytes=23)
     wl = Workload(shapes=[strings, hashes])
     p = plan(c, wl, node_ops_per_s=50_000)
     real = _load(c, 40_000, 8_000)
