@@ -166,3 +166,18 @@ class MalformedMessage(MessagingError, ValueError):
 
 class RequestTimeout(MessagingError, WaitTimeout):
     """A request over Redis got no reply within its timeout."""
+
+
+class DesignError(RedislabError):
+    """A design (rate limiter, lock, session store, planner) was given unusable inputs."""
+
+
+class LockLost(DesignError):
+    """A lock was released or extended by a holder that no longer owns it."""
+
+
+class StaleToken(DesignError):
+    """A protected resource refused a write carrying an older fencing token."""
+
+
+__all__ += ["DesignError", "LockLost", "StaleToken"]

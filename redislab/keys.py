@@ -95,3 +95,18 @@ MEMORY = "memory"
 
 MESSAGING = "messaging"
 """Namespace of the messaging theme (streams, queues, reply keys): ``redislab:messaging:...``."""
+
+
+# --------------------------------------------------------------- design (notebook 10)
+RATELIMIT = "ratelimit"
+"""Rate limiters (:mod:`redislab.design.ratelimit`); the client id is a hash tag."""
+LOCKS = "locks"
+"""Distributed locks and their fencing counters (:mod:`redislab.design.locks`)."""
+SESSIONS = "sessions"
+"""Session hashes and per-user session indexes (:mod:`redislab.design.sessions`)."""
+LEADERBOARD = "leaderboard"
+"""Leaderboard sorted sets (:mod:`redislab.design.leaderboard`)."""
+ANALYTICS = "analytics"
+"""Visitor counts, activity bitmaps, minute counters, top-K (:mod:`redislab.design.analytics`)."""
+PLANNER = "planner"
+"""Sample keys the capacity planner measures (:mod:`redislab.design.planner`)."""
