@@ -69,6 +69,32 @@ def _errors(browser: Any) -> list[str]:
     return [e.text for e in _by_css(browser, stderr) if "Traceback" in e.text or "Error" in e.text]
 
 
+def _run_all(browser: Any, jupyterlab: JupyterLab, notebook: str, timeout: float = 300) -> None:
+    """Open ``notebook`` in JupyterLab, Run -> Run All Cells, wait until every cell ran."""
+    browser.get(jupyterlab.page(f"lab/tree/{notebook}"))
+    _wait(
+        browser,
+        f"{notebook} and an idle kernel",
+        lambda: (
+            _by_css(browser, ".jp-Notebook .jp-Cell")
+            and _by_css(browser, '.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+        ),
+        timeout=90,
+    )
+    _menu(browser, "Run", "Run All Cells")
+
+    def finished() -> bool:
+        prompts = [e.text for e in _by_css(browser, ".jp-CodeCell .jp-InputArea-prompt")]
+        busy = _by_css(browser, '.jp-Notebook-ExecutionIndicator[data-status="busy"]')
+        return (
+            bool(prompts)
+            and not busy
+            and all(p.strip() not in ("[*]:", "[ ]:", "") for p in prompts)
+        )
+
+    _wait(browser, f"every cell of {notebook} executed", finished, timeout=timeout)
+
+
 def test_the_notebook_list_shows_every_notebook(browser: Any, jupyterlab: JupyterLab) -> None:
     browser.get(jupyterlab.page("lab"))
     listed = _wait(
@@ -90,28 +116,7 @@ def test_start_here_runs_in_the_browser_and_its_widget_starts_a_lab(
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 
-    browser.get(jupyterlab.page("lab/tree/00-start-here.ipynb"))
-    _wait(
-        browser,
-        "the notebook and an idle kernel",
-        lambda: (
-            _by_css(browser, ".jp-Notebook .jp-Cell")
-            and _by_css(browser, '.jp-Notebook-ExecutionIndicator[data-status="idle"]')
-        ),
-        timeout=90,
-    )
-    _menu(browser, "Run", "Run All Cells")
-
-    def finished() -> bool:
-        prompts = [e.text for e in _by_css(browser, ".jp-CodeCell .jp-InputArea-prompt")]
-        busy = _by_css(browser, '.jp-Notebook-ExecutionIndicator[data-status="busy"]')
-        return (
-            bool(prompts)
-            and not busy
-            and all(p.strip() not in ("[*]:", "[ ]:", "") for p in prompts)
-        )
-
-    _wait(browser, "every cell of 00-start-here executed", finished, timeout=240)
+    _run_all(browser, jupyterlab, "00-start-here.ipynb")
     _shot(browser, "02-start-here-run")
     errors = _errors(browser)
     assert not errors, f"error output in the browser: {errors[0][:500]}"
@@ -146,5 +151,38 @@ def test_start_here_runs_in_the_browser_and_its_widget_starts_a_lab(
         timeout=60,
     )
     _shot(browser, "04-labs-stopped")
+    _menu(browser, "Kernel", "Shut Down Kernel")
+    _wait(browser, "no server left running", lambda: not lab_servers(jupyterlab.home), timeout=30)
+
+
+@pytest.mark.skipif(
+    not (ROOT / "notebooks" / "10.04-design-capacity-planner.ipynb").exists(),
+    reason="no planner notebook",
+)
+def test_the_capacity_planner_widget_reacts(browser: Any, jupyterlab: JupyterLab) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    _run_all(browser, jupyterlab, "10.04-design-capacity-planner.ipynb")
+    errors = _errors(browser)
+    assert not errors, f"error output in the browser: {errors[0][:500]}"
+    out = _wait(
+        browser,
+        "the planner's plan",
+        lambda: [e for e in _by_css(browser, ".redislab-planner-output") if e.text.strip()],
+    )
+    before = out[-1].text
+    field = _by_css(browser, ".redislab-planner-reads-per-s input")
+    assert field, "the planner's reads/s input is not rendered"
+    field[-1].location_once_scrolled_into_view  # noqa: B018
+    field[-1].send_keys(Keys.CONTROL, "a")
+    field[-1].send_keys("50000000", Keys.ENTER)
+    _by_css(browser, ".redislab-planner-run button, button.redislab-planner-run")[-1].click()
+    _wait(
+        browser,
+        "the plan changing after reads/s changed",
+        lambda: _by_css(browser, ".redislab-planner-output")[-1].text != before,
+        timeout=60,
+    )
+    _shot(browser, "07-planner-reacted")
     _menu(browser, "Kernel", "Shut Down Kernel")
     _wait(browser, "no server left running", lambda: not lab_servers(jupyterlab.home), timeout=30)
