@@ -20,3 +20,11 @@ def key(pattern: str, name: str, *parts: object) -> str:
     if not pattern or not name:
         raise ValueError("key() needs a pattern and a name")
     return ":".join([PREFIX, pattern, name, *(str(p) for p in parts)])
+
+
+# ------------------------------------------------ issue 17: namespaces
+ROUTING = "routing"
+"""``redislab:routing:*``: keys read and written by the routing and read-scaling experiments."""
+
+DR = "dr"
+"""``redislab:dr:*``: the dataset and probes of the disaster-recovery drills."""
