@@ -103,8 +103,14 @@ __all__ = [
 # ---- issue 17 (notebook 05.05): reads from replicas
 from .reads import (
     cluster_read_distribution,
+    cluster_read_throughput,
     read_strategies,
     replica_get_without_readonly,
 )
 
-__all__ += ["cluster_read_distribution", "read_strategies", "replica_get_without_readonly"]
+__all__ += [
+    "cluster_read_distribution",
+    "cluster_read_throughput",
+    "read_strategies",
+    "replica_get_without_readonly",
+]

@@ -111,11 +111,14 @@ def populate_keys(
 
 
 def replica_refuses_writes(replica: redis.Redis) -> str:
-    """Send ``SET`` to a replica; return the error it answers (``""`` if it accepted)."""
+    """Send ``SET`` to a replica; return its error as ``<class>: <text>`` (``""`` if accepted).
+
+    redis-py turns the server's ``-READONLY`` reply into ``ReadOnlyError``.
+    """
     try:
         replica.set(key(ROUTING, "write-to-replica"), 1)
     except redis.ResponseError as exc:
-        return str(exc)
+        return f"{type(exc).__name__}: {exc}"
     return ""
 
 
