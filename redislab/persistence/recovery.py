@@ -21,6 +21,8 @@ on loopback, so there is no WAN latency or bandwidth limit to show here):
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
+import json
 import os
 import secrets
 import shutil
@@ -39,7 +41,16 @@ from ..kit.loads import FailoverRun, WriteLoad, lost_writes
 from ..kit.timeline import Timeline, no_retry
 from ..lab.lab import Lab
 from ..lab.waits import wait_until
-from .backup import Backup, backup_rdb, backup_time, restore_rdb, retention_plan, verify_backup
+from .backup import (
+    Backup,
+    backup_time,
+    dataset_digest,
+    restore_rdb,
+    retention_plan,
+    sha256_file,
+    verify_backup,
+)
+from .snapshots import bgsave, snapshot_path
 
 if TYPE_CHECKING:
     import matplotlib.axes
@@ -94,8 +105,12 @@ class Site:
         return self.node.client(**kw)
 
 
-def start_site(name: str, root: Path | str, *, persistence: str = "rdb") -> Site:
-    """Start a standalone lab for site ``name`` under ``root/<name>`` (kept until removed)."""
+def start_site(name: str, root: Path | str, *, persistence: str = "none") -> Site:
+    """Start a standalone lab for site ``name`` under ``root/<name>`` (kept until removed).
+
+    ``persistence="none"`` by default: no automatic save points, so every snapshot is
+    one a backup asked for (``BGSAVE`` works whatever the save points).
+    """
     site_root = Path(root) / name
     (site_root / "backups").mkdir(parents=True, exist_ok=True)
     lab = Lab.start(
@@ -119,23 +134,65 @@ def lose_site(site: Site) -> float:
 
 # ==================================================================== backups
 def consistent_backup(
-    connection: redis.Redis, dest: Path | str, *, pause_ms: int = 2000
+    connection: redis.Redis, dest: Path | str, *, pause_ms: int = 5000
 ) -> tuple[Backup, float]:
     """A backup whose recorded dbsize and digest describe the file, taken under load.
 
-    Holds writes with ``CLIENT PAUSE <pause_ms> WRITE`` (Redis 6.2+, Valkey) while
-    ``BGSAVE`` forks and the digest is computed, then ``CLIENT UNPAUSE``. Writers wait
-    (they are not refused). Returns the backup and the cut: the ``time.perf_counter()``
-    at which the pause began; every write acknowledged before it is in the file.
+    Holds writes with ``CLIENT PAUSE <pause_ms> WRITE`` (Redis 6.2+, Valkey) only while
+    ``BGSAVE`` forks and writes, the key count and digest are read, and the snapshot is
+    hard-linked aside (a copy if ``dest`` is on another file system); then
+    ``CLIENT UNPAUSE``, and the copy, ``fsync``, checksum and record (the same files as
+    :func:`backup_rdb`, so :func:`restore_rdb` checks the digest) happen while writes
+    flow. Writers wait during the pause (they are not refused). Returns the backup and
+    the cut: the ``time.perf_counter()`` at which the pause began; every write
+    acknowledged before it is in the file, none acknowledged after it.
     """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    source = snapshot_path(connection)
+    created = _dt.datetime.now(_dt.UTC)
+    name = f"dump-{created.strftime('%Y%m%dT%H%M%S%fZ')}.rdb"
+    path, held = dest / name, dest / f".{name}.held"
     cut = time.perf_counter()
     connection.execute_command("CLIENT", "PAUSE", pause_ms, "WRITE")
     try:
-        backup = backup_rdb(connection, dest)
+        bgsave(connection)
+        dbsize = int(connection.dbsize())
+        digest = dataset_digest(connection)
+        try:
+            os.link(source, held)
+        except OSError:  # another file system: copy while still paused
+            shutil.copyfile(source, held)
     finally:
         connection.execute_command("CLIENT", "UNPAUSE")
-    if backup.digest is None:
-        raise RecoveryError("the dataset changed during a paused backup: no digest recorded")
+    tmp = dest / f".{name}.partial"
+    shutil.copyfile(held, tmp)
+    held.unlink()
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    checksum = sha256_file(path)
+    port = connection.connection_pool.connection_kwargs.get("port")
+    backup = Backup(
+        path=path,
+        sha256=checksum,
+        bytes=path.stat().st_size,
+        created=created,
+        dbsize=dbsize,
+        digest=digest,
+        source=f"{_engine_label(connection)} at {port}",
+    )
+    backup.checksum_path.write_text(f"{checksum}  {name}\n")
+    meta = {
+        "file": name,
+        "sha256": checksum,
+        "bytes": backup.bytes,
+        "created": created.isoformat(),
+        "dbsize": dbsize,
+        "digest": {"kind": digest.kind, "value": digest.value},
+        "source": backup.source,
+    }
+    backup.meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     return backup, cut
 
 
@@ -308,7 +365,7 @@ def recovery_drill(
 ) -> DrillResult:
     """Run one disaster-recovery drill and return what it measured.
 
-    Site A (the primary, ``rdb`` persistence) and site B (a standby replica of A) are
+    Site A (the primary) and site B (a standby replica of A) are
     started under ``root``; ``keys`` keys are written, then a steady write load of
     ``rate`` writes/s runs for ``load_s`` s while a consistent backup is taken every
     ``backup_every_s`` s at A, shipped to B, and both sides pruned to ``retention``
@@ -322,7 +379,8 @@ def recovery_drill(
     RTO: from the loss to the first successful write at B. RPO: acknowledged writes
     missing at B (:func:`~redislab.kit.lost_writes`). Predicted RPO: for a backup, the
     writes acknowledged after its cut; for the standby, the standby's lag at the loss
-    in writes (lag bytes / bytes per write). Sites are stopped and ``root`` removed
+    in writes (lag bytes / bytes per write). ``acked_before_loss`` counts every
+    acknowledged write (the load runs until the kill). Sites are stopped and ``root`` removed
     before returning. Raises :class:`RecoveryError` when a backup fails to verify or
     restore, or a digest differs.
     """
@@ -340,7 +398,8 @@ def recovery_drill(
         _populate(ca, keys, seed=seed)
         make_standby(b, a)
         tl = Timeline()
-        load = WriteLoad(a.client(socket_timeout=0.2), name=f"drill-{mode}", rate=rate, timeline=tl)
+        # the load's timeout outlasts a backup's write pause: writes wait, none time out
+        load = WriteLoad(a.client(socket_timeout=2.0), name=f"drill-{mode}", rate=rate, timeline=tl)
         clients.append(load.connection)
         shipped: list[pd.DataFrame] = []
         lag_rows: list[dict[str, Any]] = []
@@ -370,7 +429,7 @@ def recovery_drill(
         tl.mark("detected")
         load.stop()
         acked = load.records
-        acked_before = int((acked["acked"] & (acked["end"] <= t_loss)).sum())
+        acked_before = int(acked["acked"].sum())
         digest_ok: bool | None = None
         details: dict[str, Any] = {"lag_at_loss_bytes": lag_at_loss}
         t0 = time.perf_counter()
