@@ -58,7 +58,7 @@ def test_recovery_drill(tmp_path, mode) -> None:
     assert len(r.backups) >= 2 and r.backups["verified"].all()
     if mode == "backup":
         assert r.digest_ok is True
-        assert r.predicted_rpo_writes - 1 <= r.rpo_writes <= r.predicted_rpo_writes
+        assert abs(r.rpo_writes - r.predicted_rpo_writes) <= 1  # the write in flight at the cut
     else:
         assert r.rpo_writes <= r.predicted_rpo_writes + 1
     assert list(tmp_path.iterdir()) == []
