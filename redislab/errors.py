@@ -181,3 +181,19 @@ class StaleToken(DesignError):
 
 
 __all__ += ["DesignError", "LockLost", "StaleToken"]
+
+
+# ------------------------------------------------ issue 17: routing, health, disaster recovery
+class RoutingError(RedislabError):
+    """A read or write could not be routed: no healthy node to send it to."""
+
+
+class HealthTimeout(WaitTimeout):
+    """A health checker did not mark a node down (or up) within its bound."""
+
+
+class RecoveryError(PersistenceError):
+    """A disaster-recovery drill failed: a backup did not restore or its digest differs."""
+
+
+__all__ += ["HealthTimeout", "RecoveryError", "RoutingError"]

@@ -110,3 +110,11 @@ ANALYTICS = "analytics"
 """Visitor counts, activity bitmaps, minute counters, top-K (:mod:`redislab.design.analytics`)."""
 PLANNER = "planner"
 """Sample keys the capacity planner measures (:mod:`redislab.design.planner`)."""
+
+
+# ------------------------------------------------ issue 17: namespaces
+ROUTING = "routing"
+"""``redislab:routing:*``: keys read and written by the routing and read-scaling experiments."""
+
+DR = "dr"
+"""``redislab:dr:*``: the dataset and probes of the disaster-recovery drills."""

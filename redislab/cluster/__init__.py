@@ -105,3 +105,18 @@ __all__ = [
     "tag_for_slot",
     "wait_cluster_ok",
 ]
+
+# ---- issue 17 (notebook 05.05): reads from replicas
+from .reads import (
+    cluster_read_distribution,
+    cluster_read_throughput,
+    read_strategies,
+    replica_get_without_readonly,
+)
+
+__all__ += [
+    "cluster_read_distribution",
+    "cluster_read_throughput",
+    "read_strategies",
+    "replica_get_without_readonly",
+]

@@ -175,3 +175,34 @@ __all__ = [
     "wait_for_bgsave",
     "write_latencies",
 ]
+
+# ---- issue 17 (notebook 08.04): disaster recovery across sites
+from .recovery import (
+    DrillResult,
+    Site,
+    apply_retention,
+    consistent_backup,
+    drill_table,
+    lose_site,
+    make_standby,
+    plot_drill,
+    recovery_drill,
+    ship_backups,
+    standby_lag,
+    start_site,
+)
+
+__all__ += [
+    "DrillResult",
+    "Site",
+    "apply_retention",
+    "consistent_backup",
+    "drill_table",
+    "lose_site",
+    "make_standby",
+    "plot_drill",
+    "recovery_drill",
+    "ship_backups",
+    "standby_lag",
+    "start_site",
+]

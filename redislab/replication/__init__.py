@@ -47,3 +47,42 @@ __all__ = [
     "time_until_write_fails",
     "wait_sentinel_new_primary",
 ]
+
+# ---- issue 17 (notebook 05.05): routing, read scaling, health checks
+from .health import (
+    HealthChecker,
+    LinkProxy,
+    Probe,
+    probe,
+    time_to_detect,
+    time_to_error,
+)
+from .routing import (
+    ReadRouter,
+    calls_delta,
+    command_calls,
+    cpu_seconds,
+    lab_clients,
+    populate_keys,
+    read_scaling,
+    read_throughput,
+    replica_refuses_writes,
+)
+
+__all__ += [
+    "HealthChecker",
+    "LinkProxy",
+    "Probe",
+    "ReadRouter",
+    "calls_delta",
+    "command_calls",
+    "cpu_seconds",
+    "lab_clients",
+    "populate_keys",
+    "probe",
+    "read_scaling",
+    "read_throughput",
+    "replica_refuses_writes",
+    "time_to_detect",
+    "time_to_error",
+]
