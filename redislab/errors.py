@@ -110,3 +110,7 @@ class StructureError(RedislabError):
 
 class ClaimError(RedislabError):
     """A claim was declared wrongly (no source, an unknown comparison): a notebook bug."""
+
+
+class MonitoringError(RedislabError):
+    """A monitoring tool was given something it cannot sample or evaluate."""

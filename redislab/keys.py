@@ -20,3 +20,8 @@ def key(pattern: str, name: str, *parts: object) -> str:
     if not pattern or not name:
         raise ValueError("key() needs a pattern and a name")
     return ":".join([PREFIX, pattern, name, *(str(p) for p in parts)])
+
+
+# --------------------------------------------------------------------- monitoring
+MONITORING = "monitoring"
+"""Keys the monitoring notebooks and tests write (``redislab:monitoring:...``)."""

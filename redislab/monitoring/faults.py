@@ -1,0 +1,201 @@
+"""Faults and loads that trip one alert rule each, on purpose, on a real server.
+
+Each function does one thing a production incident does (fill memory, miss the
+cache, block a client, run a slow script, exceed ``maxclients``, fragment memory)
+and returns what it did, so a notebook can show that exactly the intended rule fired.
+Process faults (kill, pause, restart a node) are the lab's own: ``node.kill()``,
+``node.pause()``/``resume()``, ``node.restart()``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from ..errors import MonitoringError
+from ..keys import MONITORING, key
+from ..kit.lua import script
+from ..types import PlainConnection
+from ._common import clone
+
+__all__ = [
+    "SLOW_LUA",
+    "blocked_client",
+    "exceed_maxclients",
+    "fill_memory",
+    "fragment_memory",
+    "miss_lookups",
+    "slow_scripts",
+    "write_load",
+]
+
+SLOW_LUA = """
+-- Busy-wait inside the server for ARGV[1] milliseconds (a deliberately slow script).
+-- KEYS: none. ARGV[1]: milliseconds to spin. Returns the number of loop iterations.
+local t = redis.call('TIME')
+local start = t[1] * 1000000 + t[2]
+local spins = 0
+while true do
+  spins = spins + 1
+  t = redis.call('TIME')
+  if (t[1] * 1000000 + t[2]) - start >= tonumber(ARGV[1]) * 1000 then break end
+end
+return spins
+"""
+
+
+def fill_memory(
+    connection: PlainConnection,
+    *,
+    fraction: float = 1.0,
+    value_bytes: int = 1024,
+    batch: int = 200,
+    seed: int = 0,
+) -> dict[str, int]:
+    """Write ``value_bytes`` values until ``used_memory`` reaches ``fraction`` × maxmemory.
+
+    Stops early if the server answers OOM (``noeviction``). With an evicting policy
+    and ``fraction > 1`` it writes ``fraction`` × maxmemory worth of values, so the
+    server evicts. Returns ``written``, ``oom_errors`` and ``bytes_written``.
+    """
+    maxmemory = int(connection.config_get("maxmemory")["maxmemory"])
+    if maxmemory <= 0:
+        raise MonitoringError("fill_memory needs a maxmemory (CONFIG SET maxmemory 16mb)")
+    rng = np.random.default_rng(seed)
+    value = rng.bytes(value_bytes).hex()[:value_bytes]
+    target = int(maxmemory * fraction)
+    written = oom = sent = 0
+    while True:
+        used = int(connection.info("memory")["used_memory"])
+        if fraction <= 1.0 and used >= target:
+            break
+        if fraction > 1.0 and sent >= target:
+            break
+        pipe = connection.pipeline(transaction=False)
+        for i in range(written + oom, written + oom + batch):
+            pipe.set(key(MONITORING, "fill", i), value)
+        for reply in pipe.execute(raise_on_error=False):
+            if isinstance(reply, redis.exceptions.OutOfMemoryError):
+                oom += 1
+            elif isinstance(reply, Exception):
+                raise reply
+            else:
+                written += 1
+        sent += batch * value_bytes
+        if oom:
+            break
+    return {"written": written, "oom_errors": oom, "bytes_written": sent}
+
+
+def miss_lookups(connection: PlainConnection, *, n: int = 2000, seconds: float = 1.5) -> int:
+    """``GET`` keys that do not exist, ``n`` of them spread over ``seconds``; returns n."""
+    chunks = max(1, int(seconds / 0.05))
+    per = max(1, n // chunks)
+    done = 0
+    for c in range(chunks):
+        pipe = connection.pipeline(transaction=False)
+        for i in range(per):
+            pipe.get(key(MONITORING, "missing", c, i))
+        pipe.execute()
+        done += per
+        time.sleep(seconds / chunks)
+    return done
+
+
+@contextmanager
+def blocked_client(connection: PlainConnection, *, seconds: float = 2.0) -> Iterator[None]:
+    """A second client waits in ``BLPOP`` on an empty list for ``seconds`` inside the block."""
+    client = clone(connection)
+    waiting = threading.Thread(
+        target=lambda: client.blpop([key(MONITORING, "never")], timeout=seconds),
+        daemon=True,
+    )
+    waiting.start()
+    try:
+        yield
+    finally:
+        waiting.join(timeout=seconds + 5)
+        client.close()
+
+
+def slow_scripts(connection: PlainConnection, *, ms: int = 30, times: int = 3) -> list[int]:
+    """Run :data:`SLOW_LUA` ``times`` times, each spinning ``ms`` ms in the server."""
+    slow = script(connection, SLOW_LUA)
+    return [int(slow(keys=[], args=[ms])) for _ in range(times)]
+
+
+def exceed_maxclients(connection: PlainConnection, *, headroom: int = 2, extra: int = 5) -> int:
+    """Set ``maxclients`` just above the current clients and try ``headroom + extra`` more.
+
+    Returns how many connections the server refused ("max number of clients
+    reached"); ``maxclients`` is set back before returning.
+    """
+    before = connection.config_get("maxclients")["maxclients"]
+    connected = int(connection.info("clients")["connected_clients"])
+    connection.config_set("maxclients", connected + headroom)
+    opened: list[PlainConnection] = []
+    refused = 0
+    try:
+        for _ in range(headroom + extra):
+            c = clone(connection, retry=Retry(NoBackoff(), 0))
+            try:
+                c.ping()
+                opened.append(c)
+            except redis.exceptions.ConnectionError:
+                refused += 1
+                c.close()
+    finally:
+        for c in opened:
+            c.close()
+        connection.config_set("maxclients", before)
+    return refused
+
+
+def fragment_memory(
+    connection: PlainConnection, *, keys: int = 300_000, keep_every: int = 10
+) -> dict[str, Any]:
+    """Fill ``keys`` small keys, then delete all but every ``keep_every``-th one.
+
+    The allocator can only return a page to the OS when every allocation on it is
+    free; a sparse survivor on most pages keeps RSS up while ``used_memory`` falls:
+    ``mem_fragmentation_ratio`` rises. Returns the ratio before and after.
+    """
+    before = float(connection.info("memory")["mem_fragmentation_ratio"])
+    prefix = key(MONITORING, "frag")
+    connection.execute_command("DEBUG", "POPULATE", keys, prefix, 64)
+    pipe = connection.pipeline(transaction=False)
+    for i in range(keys):
+        if i % keep_every:
+            pipe.unlink(f"{prefix}:{i}")
+        if len(pipe) >= 5000:
+            pipe.execute()
+    pipe.execute()
+    after = float(connection.info("memory")["mem_fragmentation_ratio"])
+    return {"ratio_before": before, "ratio_after": after, "kept": keys // keep_every}
+
+
+def write_load(
+    connection: PlainConnection, *, seconds: float, rate: int = 2000, seed: int = 0
+) -> int:
+    """Steady pipelined ``SET`` traffic for ``seconds`` (``rate`` writes/s); returns writes."""
+    rng = np.random.default_rng(seed)
+    end = time.monotonic() + seconds
+    done = 0
+    step = 0.05
+    per = max(1, int(rate * step))
+    while time.monotonic() < end:
+        pipe = connection.pipeline(transaction=False)
+        for i in rng.integers(0, 10_000, per):
+            pipe.set(key(MONITORING, "load", int(i)), done)
+        pipe.execute()
+        done += per
+        time.sleep(step)
+    return done
