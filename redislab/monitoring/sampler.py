@@ -56,10 +56,11 @@ RATES: dict[str, str] = {
 }
 
 
-def _copy_client(client: PlainConnection, timeout: float) -> PlainConnection:
+def _copy_client(client: PlainConnection, timeout: float, **overrides: Any) -> PlainConnection:
     """A new client with ``client``'s address, credentials and TLS, and a short timeout."""
     return clone(
         client,
+        **overrides,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),  # a failed scrape is a gap, not a hidden retry
@@ -82,10 +83,16 @@ def sampler_connections(
     if isinstance(connection, Mapping):
         return {str(k): _copy_client(v, timeout) for k, v in connection.items()}
     if isinstance(connection, RedisCluster):
-        return {
-            n.name: _copy_client(n.redis_connection or connection.get_redis_connection(n), timeout)
-            for n in connection.get_nodes()
-        }
+        # every node CLUSTER NODES lists (replicas too; redis-py may cache only primaries)
+        seed = connection.get_default_node()
+        template = seed.redis_connection or connection.get_redis_connection(seed)
+        out = {}
+        for address, flags in sorted(connection.cluster_nodes().items()):
+            if "fail" in str(flags.get("flags", "")) or "noaddr" in str(flags.get("flags", "")):
+                continue
+            host, _, port = address.rpartition(":")
+            out[address] = _copy_client(template, timeout, host=host, port=int(port))
+        return out
     if isinstance(connection, redis.Redis):
         kw = connection.connection_pool.connection_kwargs
         return {
