@@ -13,6 +13,7 @@ Usable from scripts against any server (a lab node, a ``redis.Redis``, a URL, a
   return a time-indexed frame with rates (counter resets handled);
 - :mod:`.exporter`: the Prometheus text exposition through ``prometheus_client``;
 - :mod:`.alerts`: rules with a ``for`` duration, evaluated into a fired/resolved table;
+- :mod:`.faults`: loads and faults that trip one alert rule each;
 - :mod:`.dashboard`: a live ipywidgets dashboard (:func:`dashboard`).
 """
 
@@ -22,6 +23,16 @@ from ..errors import MonitoringError
 from .alerts import AlertRule, alerts_between, default_rules, evaluate
 from .dashboard import Dashboard, dashboard
 from .exporter import RedisCollector, exposition, parse_exposition, registry, write_exposition
+from .faults import (
+    blocked_client,
+    exceed_maxclients,
+    fill_memory,
+    fragment_memory,
+    miss_lookups,
+    read_load,
+    slow_scripts,
+    write_load,
+)
 from .info import clients, commandstats, info_frame, keyspace, latencystats, replication_lag
 from .latency import latency_doctor, latency_history, latency_latest, latency_threshold
 from .metrics import COUNTERS, GAUGES, Scrape, scrape
@@ -39,12 +50,16 @@ __all__ = [
     "Sampler",
     "Scrape",
     "alerts_between",
+    "blocked_client",
     "clients",
     "commandstats",
     "dashboard",
     "default_rules",
     "evaluate",
+    "exceed_maxclients",
     "exposition",
+    "fill_memory",
+    "fragment_memory",
     "info_frame",
     "keyspace",
     "latency_doctor",
@@ -52,12 +67,16 @@ __all__ = [
     "latency_latest",
     "latency_threshold",
     "latencystats",
+    "miss_lookups",
     "parse_exposition",
+    "read_load",
     "registry",
     "replication_lag",
     "scrape",
+    "slow_scripts",
     "slowlog",
     "slowlog_by_command",
     "slowlog_settings",
     "write_exposition",
+    "write_load",
 ]

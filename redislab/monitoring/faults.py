@@ -33,6 +33,7 @@ __all__ = [
     "fill_memory",
     "fragment_memory",
     "miss_lookups",
+    "read_load",
     "slow_scripts",
     "write_load",
 ]
@@ -183,9 +184,15 @@ def fragment_memory(
 
 
 def write_load(
-    connection: PlainConnection, *, seconds: float, rate: int = 2000, seed: int = 0
+    connection: PlainConnection,
+    *,
+    seconds: float,
+    rate: int = 2000,
+    keys: int = 10_000,
+    seed: int = 0,
 ) -> int:
-    """Steady pipelined ``SET`` traffic for ``seconds`` (``rate`` writes/s); returns writes."""
+    """Steady pipelined ``SET`` traffic for ``seconds`` (``rate`` writes/s) over ``keys``
+    random keys; returns the number of writes."""
     rng = np.random.default_rng(seed)
     end = time.monotonic() + seconds
     done = 0
@@ -193,8 +200,38 @@ def write_load(
     per = max(1, int(rate * step))
     while time.monotonic() < end:
         pipe = connection.pipeline(transaction=False)
-        for i in rng.integers(0, 10_000, per):
+        for i in rng.integers(0, keys, per):
             pipe.set(key(MONITORING, "load", int(i)), done)
+        pipe.execute()
+        done += per
+        time.sleep(step)
+    return done
+
+
+def read_load(
+    connection: PlainConnection,
+    *,
+    seconds: float,
+    rate: int = 2000,
+    miss_fraction: float = 0.0,
+    keys: int = 10_000,
+    seed: int = 0,
+) -> int:
+    """Steady pipelined ``GET`` traffic over :func:`write_load`'s keys for ``seconds``.
+
+    A ``miss_fraction`` of the reads ask for keys that do not exist (cache misses).
+    Returns the number of reads.
+    """
+    rng = np.random.default_rng(seed)
+    end = time.monotonic() + seconds
+    done = 0
+    step = 0.05
+    per = max(1, int(rate * step))
+    while time.monotonic() < end:
+        pipe = connection.pipeline(transaction=False)
+        for i, miss in zip(rng.integers(0, keys, per), rng.random(per) < miss_fraction,
+                           strict=True):  # fmt: skip
+            pipe.get(key(MONITORING, "missing" if miss else "load", int(i)))
         pipe.execute()
         done += per
         time.sleep(step)
