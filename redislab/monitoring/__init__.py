@@ -20,7 +20,7 @@ Usable from scripts against any server (a lab node, a ``redis.Redis``, a URL, a
 from __future__ import annotations
 
 from ..errors import MonitoringError
-from .alerts import AlertRule, alerts_between, default_rules, evaluate
+from .alerts import AlertRule, alerts_between, default_rules, evaluate, plot_alerts
 from .dashboard import Dashboard, dashboard
 from .exporter import RedisCollector, exposition, parse_exposition, registry, write_exposition
 from .faults import (
@@ -69,6 +69,7 @@ __all__ = [
     "latencystats",
     "miss_lookups",
     "parse_exposition",
+    "plot_alerts",
     "read_load",
     "registry",
     "replication_lag",

@@ -29,7 +29,7 @@ import pandas as pd
 
 from ..errors import MonitoringError
 
-__all__ = ["AlertRule", "alerts_between", "default_rules", "evaluate"]
+__all__ = ["AlertRule", "alerts_between", "default_rules", "evaluate", "plot_alerts"]
 
 Condition = Callable[[pd.DataFrame], pd.Series]
 
@@ -213,3 +213,31 @@ def alerts_between(alerts: pd.DataFrame, start_s: float, end_s: float) -> set[tu
     """The ``(rule, node)`` pairs that fired between ``start_s`` and ``end_s`` (elapsed s)."""
     hit = alerts[(alerts["fired_at_s"] >= start_s) & (alerts["fired_at_s"] <= end_s)]
     return set(zip(hit["rule"], hit["node"], strict=True))
+
+
+def plot_alerts(
+    alerts: pd.DataFrame,
+    windows: pd.DataFrame | None = None,
+    *,
+    end_s: float | None = None,
+    ax: object | None = None,
+) -> object:
+    """A timeline: one bar per alert (fired -> resolved), fault windows shaded behind."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 0.4 * max(4, len(alerts)) + 1))
+    end = end_s if end_s is not None else float(alerts["fired_at_s"].max() if len(alerts) else 1)
+    labels = [f"{r} @ {n}" for r, n in zip(alerts["rule"], alerts["node"], strict=True)]
+    for y, row in enumerate(alerts.itertuples()):
+        stop = row.resolved_at_s if not np.isnan(row.resolved_at_s) else end
+        ax.plot([row.pending_at_s, row.fired_at_s], [y, y], color="orange", lw=3, alpha=0.5)
+        ax.plot([row.fired_at_s, stop], [y, y], color="crimson", lw=6)
+    if windows is not None:
+        for i, (name, w) in enumerate(windows.iterrows()):
+            ax.axvspan(w["start_s"], w["end_s"], color=f"C{i % 10}", alpha=0.12)
+            ax.text(w["start_s"], len(alerts) - 0.4, str(name), fontsize=7, rotation=30)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds (pending: orange, firing: red)")
+    return ax

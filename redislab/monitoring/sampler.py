@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -189,6 +190,7 @@ class Sampler:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._t0: float | None = None
+        self._windows: list[dict[str, Any]] = []
         self.errors: int = 0
 
     # -------------------------------------------------------------- lifecycle
@@ -277,6 +279,29 @@ class Sampler:
                 next_tick += self.interval * (int(-delay / self.interval) + 1)
                 delay = next_tick - time.monotonic()
             self._stop.wait(delay)
+
+    @contextmanager
+    def window(self, name: str) -> Iterator[None]:
+        """Mark what happens inside the block (a fault, a load phase) on the sampler's clock.
+
+        ``with sampler.window("fill memory"): ...``; :meth:`windows` lists them with
+        ``start_s`` / ``end_s`` in the same seconds as the frame's ``elapsed_s``.
+        """
+        if self._t0 is None:
+            self._t0 = time.time()
+        start = time.time() - self._t0
+        try:
+            yield
+        finally:
+            self._windows.append(
+                {"window": name, "start_s": start, "end_s": time.time() - self._t0}
+            )
+
+    def windows(self) -> pd.DataFrame:
+        """The marked windows (:meth:`window`), one row each, indexed by name."""
+        return pd.DataFrame(self._windows, columns=["window", "start_s", "end_s"]).set_index(
+            "window"
+        )
 
     # ---------------------------------------------------------------- results
     def latest(self) -> dict[str, Scrape]:
