@@ -39,17 +39,14 @@ __all__ = [
 ]
 
 SLOW_LUA = """
--- Busy-wait inside the server for ARGV[1] milliseconds (a deliberately slow script).
--- KEYS: none. ARGV[1]: milliseconds to spin. Returns the number of loop iterations.
-local t = redis.call('TIME')
-local start = t[1] * 1000000 + t[2]
-local spins = 0
-while true do
-  spins = spins + 1
-  t = redis.call('TIME')
-  if (t[1] * 1000000 + t[2]) - start >= tonumber(ARGV[1]) * 1000 then break end
+-- A deliberately slow script: ARGV[1] iterations of arithmetic inside the server.
+-- KEYS: none. ARGV[1]: iterations. Returns the sum (so the loop is not optimised away).
+-- (A loop on redis.call('TIME') would not end on Redis >= 7.2: time is frozen in a script.)
+local x = 0
+for i = 1, tonumber(ARGV[1]) do
+  x = (x + i) % 1000003
 end
-return spins
+return x
 """
 
 
@@ -128,9 +125,24 @@ def blocked_client(connection: PlainConnection, *, seconds: float = 2.0) -> Iter
 
 
 def slow_scripts(connection: PlainConnection, *, ms: int = 30, times: int = 3) -> list[int]:
-    """Run :data:`SLOW_LUA` ``times`` times, each spinning ``ms`` ms in the server."""
+    """Run :data:`SLOW_LUA` ``times`` times, each busy for about ``ms`` ms in the server.
+
+    The iteration count is calibrated first with a short run (well under any slow-log
+    threshold), timed by the client. Returns each run's duration in microseconds as the
+    server's ``SLOWLOG`` would not include the round trip: measured client-side here.
+    """
     slow = script(connection, SLOW_LUA)
-    return [int(slow(keys=[], args=[ms])) for _ in range(times)]
+    probe = 200_000
+    t0 = time.perf_counter()
+    slow(keys=[], args=[probe])
+    per_iter = max(time.perf_counter() - t0, 1e-4) / probe
+    iterations = int(ms / 1000 / per_iter)
+    out = []
+    for _ in range(times):
+        t0 = time.perf_counter()
+        slow(keys=[], args=[iterations])
+        out.append(int((time.perf_counter() - t0) * 1e6))
+    return out
 
 
 def exceed_maxclients(connection: PlainConnection, *, headroom: int = 2, extra: int = 5) -> int:
