@@ -1,7 +1,7 @@
 """Faults and loads that trip one alert rule each, on purpose, on a real server.
 
 Each function does one thing a production incident does (fill memory, miss the
-cache, block a client, run a slow script, exceed ``maxclients``, fragment memory)
+cache, block a client, run a slow script, exceed ``maxclients``)
 and returns what it did, so a notebook can show that exactly the intended rule fired.
 Process faults (kill, pause, restart a node) are the lab's own: ``node.kill()``,
 ``node.pause()``/``resume()``, ``node.restart()``.
@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import numpy as np
 import redis
@@ -31,7 +30,6 @@ __all__ = [
     "blocked_client",
     "exceed_maxclients",
     "fill_memory",
-    "fragment_memory",
     "miss_lookups",
     "read_load",
     "slow_scripts",
@@ -170,29 +168,6 @@ def exceed_maxclients(connection: PlainConnection, *, headroom: int = 2, extra: 
             c.close()
         connection.config_set("maxclients", before)
     return refused
-
-
-def fragment_memory(
-    connection: PlainConnection, *, keys: int = 300_000, keep_every: int = 10
-) -> dict[str, Any]:
-    """Fill ``keys`` small keys, then delete all but every ``keep_every``-th one.
-
-    The allocator can only return a page to the OS when every allocation on it is
-    free; a sparse survivor on most pages keeps RSS up while ``used_memory`` falls:
-    ``mem_fragmentation_ratio`` rises. Returns the ratio before and after.
-    """
-    before = float(connection.info("memory")["mem_fragmentation_ratio"])
-    prefix = key(MONITORING, "frag")
-    connection.execute_command("DEBUG", "POPULATE", keys, prefix, 64)
-    pipe = connection.pipeline(transaction=False)
-    for i in range(keys):
-        if i % keep_every:
-            pipe.unlink(f"{prefix}:{i}")
-        if len(pipe) >= 5000:
-            pipe.execute()
-    pipe.execute()
-    after = float(connection.info("memory")["mem_fragmentation_ratio"])
-    return {"ratio_before": before, "ratio_after": after, "kept": keys // keep_every}
 
 
 def write_load(
