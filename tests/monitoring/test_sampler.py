@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from redislab.keys import MONITORING, key
+from redislab.kit import wait_until
 from redislab.monitoring import MonitoringError, Sampler
 from redislab.monitoring.faults import write_load
 
@@ -20,8 +21,10 @@ def _redislab_threads() -> list[str]:
 def test_sampler_rates_follow_a_known_load_and_stop_cleanly(standalone_lab):
     r = standalone_lab.primary.client()
     with Sampler(connection=r, interval=0.1) as s:
+        wait_until(lambda: len(s.frame(rates=False)) >= 1, timeout=5, what="a first scrape")
         written = write_load(r, seconds=1.0, rate=2000)
     assert not s.running and not _redislab_threads()
+    s.sample_once()  # a last scrape after the last write
     f = s.frame()
     assert f.index.is_monotonic_increasing and str(f.index.tz) == "UTC"
     assert len(f) >= 5
