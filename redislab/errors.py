@@ -197,3 +197,7 @@ class RecoveryError(PersistenceError):
 
 
 __all__ += ["HealthTimeout", "RecoveryError", "RoutingError"]
+
+
+class MonitoringError(RedislabError):
+    """A monitoring tool was given something it cannot sample or evaluate."""

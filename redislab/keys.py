@@ -118,3 +118,8 @@ ROUTING = "routing"
 
 DR = "dr"
 """``redislab:dr:*``: the dataset and probes of the disaster-recovery drills."""
+
+
+# --------------------------------------------------------------------- monitoring
+MONITORING = "monitoring"
+"""Keys the monitoring notebooks and tests write (``redislab:monitoring:...``)."""

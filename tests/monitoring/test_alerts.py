@@ -1,0 +1,72 @@
+"""Alert rules tripped by real faults; the Prometheus ``for`` semantics."""
+
+from __future__ import annotations
+
+import time
+
+from redislab.monitoring import Sampler, alerts_between, default_rules, evaluate
+from redislab.monitoring import faults as F
+
+
+def _run(lab, steps, interval=0.1):
+    s = Sampler(lab, interval=interval)
+    marks = []
+    with s:
+        time.sleep(0.3)
+        for step in steps:
+            start = time.time() - s._t0
+            step()
+            marks.append((start, time.time() - s._t0))
+    return s.frame(), marks
+
+
+def test_each_fault_trips_its_rule_and_it_resolves(lab_factory):
+    # a loaded shared machine can stretch a single write past the default 10 ms slow-log
+    # threshold: a real slow-log entry, but not one of these faults
+    lab = lab_factory("standalone", config={"slowlog-log-slower-than": 100_000})
+    r = lab.primary.client()
+
+    def memory():
+        r.config_set("maxmemory", "8mb")
+        r.config_set("maxmemory-policy", "allkeys-lru")
+        F.fill_memory(r, fraction=1.5)
+        time.sleep(1.3)
+        r.flushall(asynchronous=True)
+        r.config_set("maxmemory", 0)
+        time.sleep(2.3)
+
+    def blocked():
+        with F.blocked_client(r, seconds=1.6):
+            pass
+        time.sleep(0.4)
+
+    def maxclients():
+        assert F.exceed_maxclients(r) > 0
+        time.sleep(2.3)
+
+    frame, marks = _run(lab, [memory, blocked, maxclients])
+    alerts = evaluate(frame, default_rules())
+    assert alerts_between(alerts, *marks[0]) == {
+        ("MemoryHigh", "primary"),
+        ("Evictions", "primary"),
+    }
+    assert alerts_between(alerts, *marks[1]) == {("BlockedClients", "primary")}
+    assert alerts_between(alerts, *marks[2]) == {("RejectedConnections", "primary")}
+    assert (alerts["state"] == "resolved").all()
+
+
+def test_for_duration_suppresses_short_spikes(lab_factory):
+    lab = lab_factory("standalone")
+    r = lab.primary.client()
+
+    def short_block():
+        with F.blocked_client(r, seconds=0.3):
+            pass
+        time.sleep(0.3)
+
+    frame, _ = _run(lab, [short_block], interval=0.05)
+    assert (frame["redis_blocked_clients"] > 0).any(), "the client was seen blocked"
+    rules = [rule for rule in default_rules(for_s=1.0) if rule.name == "BlockedClients"]
+    assert evaluate(frame, rules).empty
+    rules0 = [rule for rule in default_rules(for_s=0.0) if rule.name == "BlockedClients"]
+    assert len(evaluate(frame, rules0)) == 1
