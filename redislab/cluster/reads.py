@@ -133,8 +133,8 @@ def cluster_read_throughput(
         return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
     try:
-        for c in clients:  # learn the slot map before the clock starts
-            c.get(keys[0])
+        for cc in clients:  # learn the slot map before the clock starts
+            cc.get(keys[0])
         gets0 = {n: _gets(c) for n, c in direct.items()}
         cpu0 = {n: cpu(c) for n, c in direct.items()}
         pool = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(threads)]
@@ -152,8 +152,8 @@ def cluster_read_throughput(
             row[f"{n} cpu_s"] = cpu(c) - cpu0[n]
         return row
     finally:
-        for c in clients:
-            c.close()
+        for cc in clients:
+            cc.close()
         for c in direct.values():
             c.close()
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -168,10 +169,10 @@ def _episodes(
                 fired = t
         else:
             if fired is not None:
-                yield pending, fired, t  # type: ignore[misc]
+                yield pending, fired, t
             pending = fired = None
     if fired is not None:
-        yield pending, fired, None  # type: ignore[misc]
+        yield pending, fired, None
 
 
 def evaluate(frame: pd.DataFrame, rules: Sequence[AlertRule] | None = None) -> pd.DataFrame:
@@ -220,7 +221,7 @@ def plot_alerts(
     windows: pd.DataFrame | None = None,
     *,
     end_s: float | None = None,
-    ax: object | None = None,
+    ax: Any = None,
 ) -> object:
     """A timeline: one bar per alert (fired -> resolved), fault windows shaded behind."""
     import matplotlib.pyplot as plt

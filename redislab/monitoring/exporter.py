@@ -72,7 +72,7 @@ class RedisCollector:
         yield up
         live = [s for s in scrapes if s.up]
         for src, name in COUNTERS.items():
-            fam = CounterMetricFamily(name.removesuffix("_total"), f"INFO {src}", labels=base)
+            fam: Any = CounterMetricFamily(name.removesuffix("_total"), f"INFO {src}", labels=base)
             for s in live:
                 if src in s.info:
                     fam.add_metric(lv(s), float(s.info[src]))

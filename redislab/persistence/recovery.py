@@ -328,7 +328,7 @@ def _first_write(c: redis.Redis, timeline: Timeline, *, timeout: float = 10.0) -
         interval=0.005,
         what="first write after recovery",
         error=RecoveryError,
-    )  # type: ignore[arg-type]
+    )
     return timeline.now()
 
 

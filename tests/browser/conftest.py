@@ -73,7 +73,8 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]
     env.pop("REDISLAB_CLAIMS_DIR", None)
     argv = [str(BIN / "jupyter"), "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
             f"--ServerApp.token={token}", f"--notebook-dir={root / 'notebooks'}",
-            "--ServerApp.open_browser=False"]  # fmt: skip
+            "--ServerApp.open_browser=False",
+            f"--LabApp.workspaces_dir={root / 'workspaces'}"]  # fmt: skip
     if os.geteuid() == 0:
         argv.append("--allow-root")  # as `make lab` does for root
     log = (root / "jupyter.log").open("wb")

@@ -14,6 +14,9 @@ from .conftest import ROOT, SHOTS, JupyterLab, lab_servers
 
 pytestmark = pytest.mark.browser
 
+CURRENT = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+"""The notebook tab in front (JupyterLab keeps the others in the DOM, hidden)."""
+
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
 
 
@@ -76,16 +79,16 @@ def _run_all(browser: Any, jupyterlab: JupyterLab, notebook: str, timeout: float
         browser,
         f"{notebook} and an idle kernel",
         lambda: (
-            _by_css(browser, ".jp-Notebook .jp-Cell")
-            and _by_css(browser, '.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+            _by_css(browser, f"{CURRENT} .jp-Notebook .jp-Cell")
+            and _by_css(browser, f'{CURRENT} .jp-Notebook-ExecutionIndicator[data-status="idle"]')
         ),
         timeout=90,
     )
     _menu(browser, "Run", "Run All Cells")
 
     def finished() -> bool:
-        prompts = [e.text for e in _by_css(browser, ".jp-CodeCell .jp-InputArea-prompt")]
-        busy = _by_css(browser, '.jp-Notebook-ExecutionIndicator[data-status="busy"]')
+        prompts = [e.text for e in _by_css(browser, f"{CURRENT} .jp-CodeCell .jp-InputArea-prompt")]
+        busy = _by_css(browser, f'{CURRENT} .jp-Notebook-ExecutionIndicator[data-status="busy"]')
         return (
             bool(prompts)
             and not busy
@@ -140,7 +143,7 @@ def test_start_here_runs_in_the_browser_and_its_widget_starts_a_lab(
     assert "primary" in table[0].text and "replica-1" in table[0].text
 
     # run the last cell again (it stops every lab, the widget's too), then shut the kernel down
-    cells = _by_css(browser, ".jp-Notebook .jp-CodeCell")
+    cells = _by_css(browser, f"{CURRENT} .jp-Notebook .jp-CodeCell")
     before = cells[-1].text
     cells[-1].find_element(By.CSS_SELECTOR, ".jp-InputArea-prompt").click()
     browser.switch_to.active_element.send_keys(Keys.SHIFT, Keys.ENTER)
