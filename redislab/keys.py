@@ -69,3 +69,8 @@ def key(pattern: str, name: str, *parts: object) -> str:
     if not pattern or not name:
         raise UsageError("key() needs a pattern and a name")
     return ":".join([PREFIX, pattern, name, *(str(p) for p in parts)])
+
+# 01.03 probabilistic modules (RedisBloom) -------------------------------------
+SKETCH = "sketch"
+"""RedisBloom structures and their exact baselines: ``redislab:sketch:<kind>[:exact]``."""
+__all__ += ["SKETCH"]
