@@ -168,7 +168,7 @@ __all__ = [
 ]
 
 # RedisBloom (module "bloom"): notebook 01.03
-from .sketches import (  # noqa: E402
+from .sketches import (
     bloom_filter_check,
     count_min_check,
     cuckoo_filter_check,
