@@ -123,3 +123,9 @@ DR = "dr"
 # --------------------------------------------------------------------- monitoring
 MONITORING = "monitoring"
 """Keys the monitoring notebooks and tests write (``redislab:monitoring:...``)."""
+
+
+# 01.03 probabilistic modules (RedisBloom) -------------------------------------
+SKETCH = "sketch"
+"""RedisBloom structures and their exact baselines: ``redislab:sketch:<kind>[:exact]``."""
+__all__ += ["SKETCH"]

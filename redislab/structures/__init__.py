@@ -164,3 +164,22 @@ __all__ = [
     "wire_cost",
     "write_field",
 ]
+
+# RedisBloom (module "bloom"): notebook 01.03
+from .sketches import (
+    bloom_filter_check,
+    count_min_check,
+    cuckoo_filter_check,
+    t_digest_check,
+    top_k_check,
+    zipf_stream,
+)
+
+__all__ += [
+    "bloom_filter_check",
+    "count_min_check",
+    "cuckoo_filter_check",
+    "t_digest_check",
+    "top_k_check",
+    "zipf_stream",
+]

@@ -69,7 +69,12 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]
     home = root / "redislab-home"
     token = secrets.token_hex(16)
     port = _free_port()
-    env = {**os.environ, "REDISLAB_HOME": str(home), "REDISLAB_PROGRESS": "0"}
+    # render every cell (JupyterLab 4 windows long notebooks: off-screen cells go stale)
+    settings = root / "lab-settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    env = {**os.environ, "REDISLAB_HOME": str(home), "REDISLAB_PROGRESS": "0",
+           "JUPYTERLAB_SETTINGS_DIR": str(root / "lab-settings")}  # fmt: skip
     env.pop("REDISLAB_CLAIMS_DIR", None)
     argv = [str(BIN / "jupyter"), "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
             f"--ServerApp.token={token}", f"--notebook-dir={root / 'notebooks'}",

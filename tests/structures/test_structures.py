@@ -29,6 +29,7 @@ def r(standalone_lab):
 # --------------------------------------------------------------------------- strings
 
 
+@pytest.mark.parametrize("mode", ["incr", "decr"])
 def test_atomic_counters_lose_nothing(r, mode):
     run = S.concurrent_counter(r, key("counter", mode), mode=mode, threads=4, per_thread=200)
     assert run.expected == (-800 if mode == "decr" else 800)
