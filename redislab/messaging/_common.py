@@ -7,6 +7,7 @@ from typing import Any
 
 import redis
 
+from ..keys import MESSAGING, key
 from ..types import PlainConnection
 
 
@@ -21,3 +22,13 @@ def client_like(connection: PlainConnection, **overrides: Any) -> PlainConnectio
 def text(value: Any) -> str:
     """``value`` as ``str`` (redis-py answers bytes without ``decode_responses``)."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def done_key(experiment: str) -> str:
+    """The hash of job number -> times processed for ``experiment``."""
+    return key(MESSAGING, "done", experiment)
+
+
+def progress_key(experiment: str, worker: str) -> str:
+    """The counter of jobs ``worker`` finished in ``experiment``."""
+    return key(MESSAGING, "done", experiment, "by", worker)

@@ -33,7 +33,7 @@ def record(experiment: str, n: int, work_ms: float = 0.0) -> int:
     """The job: sleep ``work_ms``, then count job ``n`` as processed once more."""
     from rq import get_current_job
 
-    from .processes import done_key, progress_key
+    from ._common import done_key, progress_key
 
     job = get_current_job()
     conn = job.connection if job is not None else None

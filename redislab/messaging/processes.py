@@ -23,18 +23,10 @@ from typing import Any
 import redis
 
 from ..keys import MESSAGING, key
+from ._common import done_key as done_key
+from ._common import progress_key as progress_key
 
 __all__ = ["WorkerProcess", "claimed_key", "current_key", "done_key", "progress_key", "spawn"]
-
-
-def done_key(experiment: str) -> str:
-    """The hash of job number -> times processed for ``experiment``."""
-    return key(MESSAGING, "done", experiment)
-
-
-def progress_key(experiment: str, worker: str) -> str:
-    """The counter of jobs ``worker`` finished in ``experiment``."""
-    return key(MESSAGING, "done", experiment, "by", worker)
 
 
 class WorkerProcess:
