@@ -174,7 +174,10 @@ def discover(url: str) -> tuple[Topology, ServerInfo, list[ExternalNode]]:
             text = c.execute_command("CLUSTER", "NODES")
         entries: list[tuple[str, str]] = []  # (address, flags)
         if isinstance(text, dict):  # redis-py parses CLUSTER NODES into {address: {...}}
-            entries = [(str(a).split("@")[0], str(v.get("flags", ""))) for a, v in text.items()]
+            for a, v in text.items():
+                replica = v.get("master_id") not in (None, "", "-")
+                flags = str(v.get("flags", "")) + (",slave" if replica else "")
+                entries.append((str(a).split("@")[0], flags))
         else:
             for line in str(text).strip().splitlines():
                 parts = line.split()
