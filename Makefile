@@ -12,13 +12,14 @@ export REDISLAB_CLAIMS_DIR := $(abspath $(CLAIMS_DIR))
 WORKERS ?= 2
 XDIST   := $(if $(filter 1,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 
-.PHONY: lab test test-unit test-notebooks test-browser claims report bench lint format strip compose clean help
+.PHONY: lab test test-unit test-notebooks test-external test-browser claims report bench lint format strip compose clean help
 
 help:
 	@echo "make lab            build .venv and open JupyterLab on notebooks/"
 	@echo "make test           the whole test suite and every notebook (pytest --nbval-lax)"
 	@echo "make test-notebooks only the notebooks (REDISLAB_SERVER=redis8|valkey to switch engine)"
 	@echo "make test-browser   JupyterLab driven by a headless Chromium; screenshots in build/browser/"
+	@echo "make test-external  the notebooks against a server reached only by REDISLAB_URL"
 	@echo "make claims         run the notebooks on every engine found here; build/claims/claims.html"
 	@echo "make report         execute every notebook: the course site in build/site/ (index.html)"
 	@echo "make bench          print the speed benchmarks (ratios against baselines)"
@@ -38,15 +39,21 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG)
 
 test: $(STAMP)
-	$(BIN)/pytest $(XDIST) tests $(NOTEBOOKS) --nbval-lax --ignore=tests/browser
+	$(BIN)/pytest $(XDIST) tests $(NOTEBOOKS) --nbval-lax --ignore=tests/browser --ignore=tests/external
 
 test-unit: $(STAMP)
-	$(BIN)/pytest $(XDIST) tests --ignore=tests/browser
+	$(BIN)/pytest $(XDIST) tests --ignore=tests/browser --ignore=tests/external
 
 # JupyterLab in a headless Chromium (Debian: apt-get install chromium chromium-driver);
 # skipped, with the reason, where none is found. Screenshots in build/browser/.
 test-browser: $(STAMP)
 	$(BIN)/pytest tests/browser -v
+
+# The notebooks against a server started apart from them (`redislab up`), reached only
+# by REDISLAB_URL: local-only notebooks and sections skip with their reasons, and the
+# server keeps its keys and configuration. Against your own: REDISLAB_URL=... make test-notebooks
+test-external: $(STAMP)
+	$(BIN)/pytest tests/external -v
 
 test-notebooks: $(STAMP)
 	$(BIN)/pytest $(XDIST) --nbval-lax $(NOTEBOOKS)

@@ -88,3 +88,10 @@ def __getattr__(name: str) -> Any:
     if name in _SHORTCUTS:
         return getattr(importlib.import_module(f".{_SHORTCUTS[name]}", __name__), name)
     raise AttributeError(f"module 'redislab' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext redislab``: the ``%%local_lab`` cell magic (:mod:`redislab.kit.notebook`)."""
+    from .kit.notebook import load_ipython_extension as load
+
+    load(ipython)

@@ -27,3 +27,13 @@ def test_house_rules(path):
     assert "redis.io" in markdown or "redis.conf" in markdown, "claims must cite a source"
     assert ".stop()" in code[-1].source, "the last cell stops the labs"
     assert nb.metadata["kernelspec"]["name"] == "python3"
+    # REDISLAB_URL runs (conftest.py): the notebook says whether it needs a local lab
+    needs = nb.metadata.get("redislab", {}).get("needs_local_lab")
+    assert needs is False or (isinstance(needs, str) and needs.startswith("it ")), (
+        'metadata redislab.needs_local_lab: false, or the reason ("it kills ...")'
+    )
+    sources = "\n".join(c.source for c in code)
+    if needs is False:
+        assert "Lab.open(" in sources and "Lab.start(" not in sources, "use Lab.open"
+    if "%%local_lab" in sources:
+        assert "%load_ext redislab" in sources and needs is False

@@ -486,6 +486,35 @@ class Lab:
         return lab
 
     @classmethod
+    def open(cls, topology: str = "standalone", **options: Any) -> Lab:
+        """The notebooks' entry: connect to ``$REDISLAB_URL`` when it is set, else start.
+
+        Without ``REDISLAB_URL`` this is :meth:`start` (``options`` passed on). With it,
+        the server behind the URL must be the ``topology`` asked for, and no option
+        that would reconfigure it (``config=``, ``persistence=``...) may be given:
+        either raises :class:`~redislab.errors.NotSupported` naming what is missing,
+        never a silent run on the wrong kind of server.
+        """
+        from .external import external_url
+
+        url = external_url()
+        if url is None:
+            return cls.start(topology, **options)
+        given = sorted(k for k, v in options.items() if v not in (None, (), [], {}))
+        if given:
+            raise NotSupported(
+                f"Lab.open({topology!r}, {', '.join(given)}=...) would configure the server; "
+                "REDISLAB_URL names a server redislab does not run"
+            )
+        lab = cls.connect(url)
+        if lab.topology.name != topology:
+            lab.stop()
+            raise NotSupported(
+                f"this needs a {topology} lab; the server at REDISLAB_URL is {lab.topology.name}"
+            )
+        return lab
+
+    @classmethod
     def attach(cls, name: str | None = None) -> Lab:
         """Connect to a running lab, e.g. one started by ``redislab up``.
 
@@ -544,6 +573,10 @@ class Lab:
         """
         if self._stopped:
             return
+        if self.external:
+            self._stopped = True
+            self._delete_own_keys()
+            return
         if not self.owned and not force:
             self._stopped = True
             return
@@ -560,6 +593,18 @@ class Lab:
         if self.workdir != self.record_dir and self.workdir.exists():
             pass  # a workdir the user chose is theirs to keep
         shutil.rmtree(self.record_dir, ignore_errors=True)
+
+    def _delete_own_keys(self) -> None:
+        """On an external server: delete what redislab wrote (keys under ``redislab:``)."""
+        from ..keys import PREFIX
+
+        for n in self.nodes:
+            if n.role != "primary":
+                continue
+            with contextlib.suppress(redis.RedisError, OSError), n.client() as c:
+                batch = list(c.scan_iter(match=f"{PREFIX}:*", count=1000))
+                for i in range(0, len(batch), 500):
+                    c.unlink(*batch[i : i + 500])
 
     def __enter__(self) -> Lab:
         return self

@@ -46,3 +46,43 @@ def test_a_cluster_and_a_sentinel_are_discovered(lab_factory) -> None:
     ext2 = Lab.connect(f"redis+sentinel://{ports}/{sentinel.master_name}")
     assert ext2.primary.port == sentinel.primary.port and len(ext2.sentinels) == 3
     assert ext2.sentinel_client().discover_master(sentinel.master_name)[1] == sentinel.primary.port
+
+
+def test_lab_open_starts_a_lab_without_a_url(monkeypatch) -> None:
+    monkeypatch.delenv("REDISLAB_URL", raising=False)
+    lab = Lab.open("standalone")
+    try:
+        assert not lab.external and lab.primary.alive
+    finally:
+        lab.stop()
+    assert not lab.primary.alive
+
+
+def test_lab_open_connects_to_redislab_url_and_cleans_up_after_itself(
+    lab_factory, monkeypatch
+) -> None:
+    local = lab_factory("standalone")
+    owner = local.primary.client()
+    owner.set("app:theirs", "keep me")  # a key someone else owns on "their" server
+    monkeypatch.setenv("REDISLAB_URL", f"redis://127.0.0.1:{local.primary.port}/0")
+    ext = Lab.open("standalone")
+    assert ext.external and ext.primary.port == local.primary.port
+    c = ext.client()
+    c.mset({f"redislab:test:{i}": i for i in range(1200)})  # more than one SCAN batch
+    ext.stop()
+    assert owner.keys("redislab:*") == [] and owner.get("app:theirs") == "keep me"
+    assert local.primary.alive
+    with pytest.raises(NotSupported, match="config="):
+        Lab.open("standalone", config={"maxmemory": "1mb"})
+    with pytest.raises(NotSupported, match="needs a cluster lab"):
+        Lab.open("cluster")
+
+
+def test_resets_and_forks_are_never_sent_to_a_foreign_server(lab_factory) -> None:
+    local = lab_factory("standalone")
+    r = Lab.connect(f"redis://127.0.0.1:{local.primary.port}").client()
+    for refused in (("SLOWLOG", "RESET"), ("BGSAVE",), ("CLIENT", "KILL", "ID", "1")):
+        with pytest.raises(NotSupported):
+            r.execute_command(*refused)
+    assert isinstance(r.execute_command("SLOWLOG", "GET"), list)  # reading is fine
+    assert isinstance(r.execute_command("ACL", "LOG"), list)
