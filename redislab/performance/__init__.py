@@ -55,11 +55,14 @@ from .scaling import (
     ScalingRuns,
     Workload,
     cluster_plan,
+    placement,
     replica_reads,
+    replica_refuses_write,
     replicas_plan,
     scale_out,
     server_counters,
     standalone_plan,
+    wait_replicas,
     wrong_node_replies,
 )
 from .slow import (
@@ -110,6 +113,7 @@ __all__ = [
     "nodelay_comparison",
     "parser_paths",
     "pipeline_call",
+    "placement",
     "pool_exhaustion",
     "pool_thread_sweep",
     "probe_during",
@@ -118,6 +122,7 @@ __all__ = [
     "rate",
     "redis_benchmark",
     "replica_reads",
+    "replica_refuses_write",
     "replicas_plan",
     "scale_out",
     "scan_all",
@@ -131,5 +136,6 @@ __all__ = [
     "sweep",
     "syscalls_per_command",
     "transaction_comparison",
+    "wait_replicas",
     "wrong_node_replies",
 ]

@@ -43,7 +43,7 @@ import time
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 import redis
@@ -65,11 +65,14 @@ __all__ = [
     "ScalingRuns",
     "Workload",
     "cluster_plan",
+    "placement",
     "replica_reads",
+    "replica_refuses_write",
     "replicas_plan",
     "scale_out",
     "server_counters",
     "standalone_plan",
+    "wait_replicas",
     "wrong_node_replies",
 ]
 
@@ -219,6 +222,10 @@ def cluster_plan(
 
     The slot ranges come from ``CLUSTER SLOTS`` and each key's slot from
     ``CLUSTER KEYSLOT``, both asked of a live node: the routing is the servers' own.
+    Each replica is asked whose replica it is (``INFO replication``): ``CLUSTER SLOTS``
+    leaves out a replica it does not yet know to have data (Redis 7 lists only replicas
+    with a non-zero replication offset in the cluster's gossip, so right after the
+    cluster forms one may be missing).
     """
     if not lab.topology.cluster:
         raise PerformanceError(f"lab {lab.name!r} is not a cluster")
@@ -232,11 +239,11 @@ def cluster_plan(
     shard_of_primary: dict[int, int] = {}
     shards: list[tuple[Endpoint, ...]] = []
     slot_shard = [-1] * SLOTS
-    for first, last, (_, port), replicas in sorted(ranges, key=lambda r: by_port[r[2][1]].name):
+    replicas_of = _replicas_of(lab) if replica_reads else {}
+    for first, last, (_, port), _listed in sorted(ranges, key=lambda r: by_port[r[2][1]].name):
         if port not in shard_of_primary:
             eps = [Endpoint.of(by_port[port], "primary")]
-            if replica_reads:
-                eps += [Endpoint.of(by_port[p], "replica", readonly=True) for _, p in replicas]
+            eps += [Endpoint.of(n, "replica", readonly=True) for n in replicas_of.get(port, [])]
             shard_of_primary[port] = len(shards)
             shards.append(tuple(eps))
         for s in range(first, last + 1):
@@ -245,6 +252,22 @@ def cluster_plan(
         raise PerformanceError("CLUSTER SLOTS does not cover every slot: the cluster is not ok")
     default = "cluster + replicas (READONLY)" if replica_reads else "cluster (3 primaries)"
     return Plan(name or default, tuple(shards), tuple(slot_shard[s] for s in slots))
+
+
+def _replicas_of(lab: Lab) -> dict[int, list[Node]]:
+    """``{primary port: [its replica nodes]}``, as each replica reports (``master_port``)."""
+    out: dict[int, list[Node]] = {}
+    for node in lab.data_nodes:
+        conn = node.client()
+        try:
+            info = conn.info("replication")
+        finally:
+            conn.close()
+        if info.get("role") == "slave":
+            out.setdefault(int(info["master_port"]), []).append(node)
+    for nodes in out.values():
+        nodes.sort(key=lambda n: n.name)
+    return out
 
 
 def wrong_node_replies(lab: Lab, workload: Workload, *, n: int = 20) -> dict[str, Any]:
@@ -308,6 +331,81 @@ def replica_reads(lab: Lab, workload: Workload) -> dict[str, Any]:
         "after": replies[1],
         "expected": workload.value(i).decode(),
     }
+
+
+def replica_refuses_write(lab: Lab, workload: Workload) -> str:
+    """What a replica of a replicated lab answers to a ``SET`` of a workload key (as text)."""
+    if not lab.replicas or lab.topology.cluster:
+        raise PerformanceError(f"lab {lab.name!r} has no (non-cluster) replica to write to")
+    conn = Endpoint.of(lab.replicas[0], "replica").client()
+    try:
+        return f"accepted: {conn.set(workload.key(0), b'written on a replica')!r}"
+    except redis.ResponseError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        conn.close()
+
+
+def wait_replicas(lab: Lab, workload: Workload, *, timeout: float = 10.0) -> dict[str, int]:
+    """Every replica has what its primary was given: a write on each primary, then ``WAIT``.
+
+    ``WAIT`` counts the replicas that acknowledged the connection's writes so far, so
+    each primary gets one write (a workload key set again to its own value) on the
+    connection that waits. Returns ``{primary: replicas that acknowledged}``.
+    """
+    if lab.topology.cluster:
+        plan = cluster_plan(lab, workload)
+        assert plan.owner is not None
+        pairs = [(shard[0], plan.owner.index(s)) for s, shard in enumerate(plan.shards)]
+    else:
+        pairs = [(Endpoint.of(lab.primary, "primary"), 0)]
+    acked: dict[str, int] = {}
+    for ep, i in pairs:
+        conn = ep.client()
+        try:
+            want = int(conn.info("replication").get("connected_slaves", 0))
+            conn.set(workload.key(i), workload.value(i))
+            acked[ep.name] = int(conn.execute_command("WAIT", want, int(timeout * 1000)))
+        finally:
+            conn.close()
+        if acked[ep.name] < want:
+            raise PerformanceError(f"{ep.name}: {acked[ep.name]} of {want} replicas acknowledged")
+    return acked
+
+
+def placement(lab: Lab, workload: Workload) -> pd.DataFrame:
+    """Where the workload's keys live: per data node its role and ``DBSIZE``.
+
+    For a cluster also ``shard`` (the primary whose slots it serves), ``slots`` (how
+    many hash slots that is, from ``CLUSTER SLOTS``) and ``keys_of_its_slots`` (how
+    many workload keys hash to them, from ``CLUSTER KEYSLOT``).
+    """
+    rows = []
+    owned: dict[str, tuple[str, int, int]] = {}
+    if lab.topology.cluster:
+        control = lab.primaries[0].client(decode_responses=False)
+        try:
+            ranges = cluster_slots(control)
+        finally:
+            control.close()
+        plan = cluster_plan(lab, workload, replica_reads=True)
+        assert plan.owner is not None
+        by_port = {int(n.port): n.name for n in lab.data_nodes}
+        for s, shard in enumerate(plan.shards):
+            n_slots = sum(b - a + 1 for a, b, (_, port), _r in ranges if port == shard[0].port)
+            for ep in shard:
+                owned[by_port[ep.port]] = (shard[0].name, n_slots, plan.owner.count(s))
+    for node in lab.data_nodes:
+        conn = node.client()
+        try:
+            row: dict[str, Any] = {"node": node.name, "role": lab.role_of(node)}
+            row["dbsize"] = int(conn.dbsize())
+        finally:
+            conn.close()
+        if node.name in owned:
+            row["shard"], row["slots"], row["keys_of_its_slots"] = owned[node.name]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("node")
 
 
 # ------------------------------------------------------------------ server counters
@@ -421,7 +519,7 @@ class ClientProcesses:
         if processes <= 0:
             raise PerformanceError("ClientProcesses needs at least one process")
         self.processes = processes
-        self._ctx: Any = mp.get_context(start_method)
+        self._ctx: Any = cast(Any, mp.get_context(start_method))
         self._results = self._ctx.Queue()
         self._go = self._ctx.Event()
         self._tasks = [self._ctx.Queue() for _ in range(processes)]
@@ -593,6 +691,40 @@ class ScalingRuns:
         out["share"] = out["gets"] / out.groupby(level="plan")["gets"].transform("sum")
         out["cpu_per_wall"] = out["cpu_s"] / out["seconds"]
         return out.drop(columns="seconds")
+
+    def limits(self) -> pd.DataFrame:
+        """Per plan: what the CPU says limited the run, and the figures behind it.
+
+        ``busiest_server`` is the busiest server's CPU over wall time (1.0: its main
+        thread never rested), ``clients_per_process`` the same for an average client
+        process, ``cores_busy`` all of them together against ``cores``. The label is
+        read from those, in this order: a server thread near one core; the machine's
+        cores near full; client processes near one core each; else CPU the run did not
+        get (other load on a shared machine).
+        """
+        nodes = self.per_node()
+        runs = self.runs.groupby("plan", sort=False)
+        seconds = runs["seconds"].sum()
+        out = pd.DataFrame(
+            {
+                "busiest_server": nodes.groupby(level="plan", sort=False)["cpu_per_wall"].max(),
+                "clients_per_process": runs["client_cpu_s"].sum() / seconds / self.processes,
+                "cores_busy": (runs["client_cpu_s"].sum() + runs["server_cpu_s"].sum()) / seconds,
+            }
+        )
+        out["cores"] = self.cores
+
+        def label(row: pd.Series) -> str:
+            if row["busiest_server"] >= 0.9:
+                return "one server's main thread (a core)"
+            if row["cores_busy"] >= 0.85 * row["cores"]:
+                return f"the machine's {row['cores']} cores, shared by clients and servers"
+            if row["clients_per_process"] >= 0.8:
+                return "the Python client processes (a core each)"
+            return "CPU the run did not get (other processes on the machine)"
+
+        out["limited_by"] = out.apply(label, axis=1)
+        return out
 
 
 def scale_out(

@@ -13,11 +13,14 @@ from redislab.performance import (
     Plan,
     Workload,
     cluster_plan,
+    placement,
     replica_reads,
+    replica_refuses_write,
     replicas_plan,
     scale_out,
     server_counters,
     standalone_plan,
+    wait_replicas,
     wrong_node_replies,
 )
 
@@ -72,7 +75,10 @@ def test_server_counters_count_gets(standalone_lab):
 
 def test_reads_spread_over_replicas_match_the_servers_counts(replicated_lab, clients):
     WORKLOAD.load(replicated_lab.client())
-    replicated_lab.wait_ready()  # the replicas have the keys
+    assert wait_replicas(replicated_lab, WORKLOAD) == {"primary": 2}
+    assert replica_refuses_write(replicated_lab, WORKLOAD).startswith("ReadOnlyError")
+    where = placement(replicated_lab, WORKLOAD)
+    assert (where["dbsize"] == WORKLOAD.n_keys).all() and where.loc["primary", "role"] == "primary"
     plans = [standalone_plan(replicated_lab, name="primary"), replicas_plan(replicated_lab)]
     runs = scale_out(clients, plans, WORKLOAD, duration=0.4, rounds=2, show_progress=False)
     # round 2 runs the plans in reverse order
@@ -89,10 +95,18 @@ def test_reads_spread_over_replicas_match_the_servers_counts(replicated_lab, cli
     summary = runs.summary()
     assert list(summary.index) == ["primary", "primary + replicas"]
     assert (summary["client_us_per_get"] > 0).all() and (summary["server_us_per_get"] > 0).all()
+    limits = runs.limits()
+    assert list(limits.index) == both and limits["limited_by"].str.len().gt(0).all()
+    assert ((limits["busiest_server"] >= 0) & (limits["cores_busy"] > 0)).all()
 
 
 def test_cluster_plan_follows_the_servers_slots(cluster_lab, clients):
     WORKLOAD.load(cluster_lab.client())
+    assert set(wait_replicas(cluster_lab, WORKLOAD).values()) == {1}
+    where = placement(cluster_lab, WORKLOAD)
+    primaries = where[where.role == "primary"]
+    assert primaries["dbsize"].sum() == WORKLOAD.n_keys and primaries["slots"].sum() == 16384
+    assert (where["dbsize"] == where["keys_of_its_slots"]).all()
     plan = cluster_plan(cluster_lab, WORKLOAD)
     assert len(plan.shards) == 3 and all(len(s) == 1 for s in plan.shards)
     rc = cluster_lab.client()
