@@ -201,3 +201,11 @@ __all__ += ["HealthTimeout", "RecoveryError", "RoutingError"]
 
 class MonitoringError(RedislabError):
     """A monitoring tool was given something it cannot sample or evaluate."""
+
+
+# ------------------------------------------------ issue 13: scaling out (notebook 06.04)
+class ClientProcessError(PerformanceError):
+    """A client worker process of a scaling run failed, died or did not report in time."""
+
+
+__all__ += ["ClientProcessError"]

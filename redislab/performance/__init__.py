@@ -8,7 +8,9 @@
 - :mod:`.atomicity`: one read-modify-write as WATCH/MULTI/EXEC, Lua and a function;
 - :mod:`.network`: TCP_NODELAY and keepalive on the client, ``tcp-keepalive`` on the server;
 - :mod:`.ceiling`: ``redis-benchmark`` on the same server, a profile of one redis-py call;
-- :mod:`.slow`: big keys and slow commands seen by a probe client, persistence spikes.
+- :mod:`.slow`: big keys and slow commands seen by a probe client, persistence spikes;
+- :mod:`.scaling`: one read workload from client processes against a standalone server,
+  replicas and the cluster, with each server's own GET count and CPU time.
 
 Every result is relative: a ratio against a baseline measured in the same run.
 """
@@ -46,6 +48,23 @@ from .pipelining import (
     syscalls_per_command,
     transaction_comparison,
 )
+from .scaling import (
+    ClientProcesses,
+    Endpoint,
+    Plan,
+    ScalingRuns,
+    Workload,
+    cluster_plan,
+    placement,
+    replica_reads,
+    replica_refuses_write,
+    replicas_plan,
+    scale_out,
+    server_counters,
+    standalone_plan,
+    wait_replicas,
+    wrong_node_replies,
+)
 from .slow import (
     big_set,
     command_usec,
@@ -62,17 +81,23 @@ __all__ = [
     "METHODS",
     "PARSERS",
     "PROFILE_CATEGORIES",
+    "ClientProcesses",
+    "Endpoint",
     "LatencyProbe",
     "NagleConnection",
     "NaglePythonConnection",
     "PerformanceError",
+    "Plan",
     "PythonPackerConnection",
     "Rate",
+    "ScalingRuns",
+    "Workload",
     "async_concurrency_sweep",
     "batch_sweep",
     "benchmark_tool",
     "big_set",
     "client",
+    "cluster_plan",
     "command_usec",
     "compare",
     "concurrent_rate",
@@ -88,6 +113,7 @@ __all__ = [
     "nodelay_comparison",
     "parser_paths",
     "pipeline_call",
+    "placement",
     "pool_exhaustion",
     "pool_thread_sweep",
     "probe_during",
@@ -95,13 +121,21 @@ __all__ = [
     "profile_calls",
     "rate",
     "redis_benchmark",
+    "replica_reads",
+    "replica_refuses_write",
+    "replicas_plan",
+    "scale_out",
     "scan_all",
+    "server_counters",
     "server_keepalive",
     "single_calls",
     "socket_options",
     "sscan_all",
+    "standalone_plan",
     "stops_paying",
     "sweep",
     "syscalls_per_command",
     "transaction_comparison",
+    "wait_replicas",
+    "wrong_node_replies",
 ]
