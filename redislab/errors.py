@@ -201,3 +201,11 @@ __all__ += ["HealthTimeout", "RecoveryError", "RoutingError"]
 
 class MonitoringError(RedislabError):
     """A monitoring tool was given something it cannot sample or evaluate."""
+
+
+# ------------------------------------------------ issue 15: TLS labs (Lab.start(..., tls=True))
+class TLSUnavailable(LabError):
+    """``Lab.start(..., tls=True)`` on a server binary built without TLS (names the server)."""
+
+
+__all__ += ["TLSUnavailable"]
