@@ -209,3 +209,7 @@ class ClientProcessError(PerformanceError):
 
 
 __all__ += ["ClientProcessError"]
+# ------------------------------------------------ issue 15: TLS labs (Lab.start(..., tls=True))
+class TLSUnavailable(LabError):
+    """``Lab.start(..., tls=True)`` on a server binary built without TLS (names the server)."""
+__all__ += ["TLSUnavailable"]

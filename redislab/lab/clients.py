@@ -26,7 +26,17 @@ def cluster_client(nodes: Sequence[Node], **kwargs: Any) -> RedisCluster:
 
 
 def sentinel_client(sentinels: Sequence[Node], **kwargs: Any) -> Sentinel:
-    """redis-py ``Sentinel`` over ``sentinels`` (``socket_timeout`` 0.5 s, decoded replies)."""
+    """redis-py ``Sentinel`` over ``sentinels`` (``socket_timeout`` 0.5 s, decoded replies).
+
+    In a TLS lab both the sentinels and the primary/replica clients it hands out
+    (``master_for`` / ``slave_for``) connect with the lab's certificates.
+    """
     kw: dict[str, Any] = {"socket_timeout": 0.5, "decode_responses": True}
+    tls = sentinels[0].tls if sentinels else None
+    if tls is not None:
+        kw.update(tls.client_kwargs())
     kw.update(kwargs)
-    return Sentinel([(s.host, s.port) for s in sentinels], **kw)
+    sentinel_kwargs = kw.pop("sentinel_kwargs", None)
+    if sentinel_kwargs is None and tls is not None:
+        sentinel_kwargs = {k: v for k, v in kw.items() if k.startswith(("socket_", "ssl"))}
+    return Sentinel([(s.host, s.port) for s in sentinels], sentinel_kwargs=sentinel_kwargs, **kw)

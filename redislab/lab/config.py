@@ -84,7 +84,11 @@ COMMENTS: dict[str, str] = {
     "tls-key-file": "Server private key.",
     "tls-ca-cert-file": "The lab's CA: clients must present a certificate it signed.",
     "tls-auth-clients": "Clients must present a certificate (mutual TLS).",
-    "tls-replication": "Replication links use TLS too.",
+    "tls-client-cert-file": (
+        "Certificate this node presents on its outgoing links (replication, cluster bus)."
+    ),
+    "tls-client-key-file": "Private key of that client certificate.",
+    "tls-replication": "Replication links use TLS too (a sentinel: its links to every node).",
     "tls-cluster": "The cluster bus uses TLS too.",
     "protected-mode": "Off: access is already limited by bind 127.0.0.1 (and ACLs).",
     "sentinel": "Sentinel settings: see https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/",

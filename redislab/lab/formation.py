@@ -21,6 +21,7 @@ from ..errors import StartupTimeout, TopologyError, WaitTimeout
 from .node import Node
 from .ports import reserve_port
 from .servers import ServerInfo
+from .tls import TLSFiles, tls_directives
 from .topology import Topology
 from .waits import Deadline, wait_until
 
@@ -62,25 +63,21 @@ def form_cluster(
     ``replicas`` maps each replica node to its primary.
     """
     nodes = [*primaries, *replicas]
+    # Each node's cached control connection, not a new client per command: a new TLS
+    # connection costs redis-py a fresh SSL context (the system CA bundle loaded again,
+    # 50-260 ms on a loaded 2-core machine): a TLS cluster formed several times slower.
     for epoch, node in enumerate(nodes, start=1):
-        with node.client() as c:
-            c.execute_command("CLUSTER", "SET-CONFIG-EPOCH", epoch)
+        node.control.execute_command("CLUSTER", "SET-CONFIG-EPOCH", epoch)
     for node, (lo, hi) in zip(primaries, split_slots(len(primaries)), strict=True):
-        with node.client() as c:
-            c.execute_command("CLUSTER", "ADDSLOTSRANGE", lo, hi)
+        node.control.execute_command("CLUSTER", "ADDSLOTSRANGE", lo, hi)
     first = nodes[0]
-    with first.client() as c:
-        for other in nodes[1:]:
-            c.execute_command("CLUSTER", "MEET", other.host, other.port)
-    ids = {}
-    for n in nodes:
-        with n.client() as c:
-            ids[n.name] = node_id(c)
+    for other in nodes[1:]:
+        first.control.execute_command("CLUSTER", "MEET", other.host, other.port)
+    ids = {n.name: node_id(n.control) for n in nodes}
 
     def all_known() -> bool:
         for n in nodes:
-            with n.client() as c:
-                lines = c.execute_command("CLUSTER", "NODES")
+            lines = n.control.execute_command("CLUSTER", "NODES")
             if isinstance(lines, dict):
                 known = len(lines)
                 handshake = any("handshake" in str(v.get("flags", "")) for v in lines.values())
@@ -97,8 +94,7 @@ def form_cluster(
     for replica, primary in replicas.items():
 
         def replicate(replica: Node = replica, primary_id: str = ids[primary.name]) -> bool:
-            with replica.client() as c:
-                c.execute_command("CLUSTER", "REPLICATE", primary_id)
+            replica.control.execute_command("CLUSTER", "REPLICATE", primary_id)
             return True
 
         wait_until(
@@ -113,11 +109,16 @@ def form_cluster_naive(
     primaries: Sequence[Node], replicas: Mapping[Node, Node], deadline: Deadline
 ) -> None:
     """The textbook way: ``redis-cli --cluster create`` then ``add-node --cluster-slave``."""
-    cli = shutil.which("redis-cli") or shutil.which("valkey-cli")
-    if cli is None:
+    cli_path = shutil.which("redis-cli") or shutil.which("valkey-cli")
+    if cli_path is None:
         raise TopologyError("bootstrap='naive' for a cluster needs redis-cli on PATH")
+    cli: list[str] = [cli_path]
+    tls = primaries[0].tls if primaries else None
+    if tls is not None:
+        cli += ["--tls", "--cacert", str(tls.ca_cert), "--cert", str(tls.client_cert),
+                "--key", str(tls.client_key)]  # fmt: skip
     subprocess.run(
-        [cli, "--cluster", "create", *(p.address for p in primaries), "--cluster-replicas", "0",
+        [*cli, "--cluster", "create", *(p.address for p in primaries), "--cluster-replicas", "0",
          "--cluster-yes"],
         check=True, capture_output=True, timeout=deadline.remaining(),
     )  # fmt: skip
@@ -125,7 +126,7 @@ def form_cluster_naive(
         with primary.client() as c:
             primary_id = node_id(c)
         subprocess.run(
-            [cli, "--cluster", "add-node", replica.address, primary.address, "--cluster-slave",
+            [*cli, "--cluster", "add-node", replica.address, primary.address, "--cluster-slave",
              "--cluster-master-id", primary_id],
             check=True, capture_output=True, timeout=deadline.remaining(),
         )  # fmt: skip
@@ -183,8 +184,12 @@ def sentinel_nodes(
     detached: bool,
     naive: bool,
     ports: Sequence[int | None] | None = None,
+    tls: TLSFiles | None = None,
 ) -> list[Node]:
     """The sentinels of ``topology``, configured but not started.
+
+    With ``tls`` they listen on TLS only and reach the data nodes and each other over
+    TLS (``tls-replication yes`` is what a Sentinel reads for its outgoing links).
 
     Fast (default): each config already holds ``sentinel myid``, the replicas and the
     other sentinels, so they are ready as soon as they answer. Naive: only
@@ -199,6 +204,7 @@ def sentinel_nodes(
             directory=workdir / f"sentinel-{i + 1}",
             die_with_parent=not detached,
             title=f'redislab sentinel "sentinel-{i + 1}" of lab "{lab_name}"',
+            tls=tls,
         )
         for i in range(topology.sentinels)
     ]
@@ -225,6 +231,8 @@ def sentinel_nodes(
                 if j != i
             ]
         s.sections = [("sentinel", conf)]
+        if tls is not None:
+            s.sections.insert(0, ("TLS", tls_directives(tls)))
     return sentinels
 
 

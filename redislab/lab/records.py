@@ -24,7 +24,7 @@ def running_records() -> dict[str, tuple[Path, dict[str, Any]]]:
 
 
 def tls_from_record(rec: dict[str, Any]) -> TLSFiles | None:
-    """The TLS files a secure lab made, or None."""
+    """The TLS files a secure or ``tls=True`` lab made, or None."""
     if not rec.get("tls_dir"):
         return None
     d = Path(rec["tls_dir"])
@@ -40,8 +40,12 @@ def node_from_record(
     tls: TLSFiles | None,
     credentials: dict[str, str],
     secure: bool,
+    tls_everywhere: bool = False,
 ) -> Node:
-    """A :class:`Node` for a running process recorded in ``lab.json`` (not owned)."""
+    """A :class:`Node` for a running process recorded in ``lab.json`` (not owned).
+
+    Sentinels speak TLS only in a ``tls=True`` lab; data nodes whenever the lab has TLS.
+    """
     data = nr["role"] != "sentinel"
     return Node(
         name=nr["name"],
@@ -50,7 +54,7 @@ def node_from_record(
         directory=Path(nr["dir"]),
         port=nr["port"],
         cluster=nr.get("cluster", False),
-        tls=tls if data else None,
+        tls=tls if data or tls_everywhere else None,
         username="admin" if secure and data else None,
         password=credentials.get("admin") if secure and data else None,
         die_with_parent=False,

@@ -36,8 +36,7 @@ def replicate(replica: Node, primary: Node) -> None:
 
     The line is also appended to the replica's config so that a restart keeps it.
     """
-    with replica.client() as c:
-        c.replicaof(primary.host, primary.port)
+    replica.control.replicaof(primary.host, primary.port)  # cached: no new (TLS) connection
     with replica.config_path.open("a") as fh:
         fh.write(
             "\n# --- replication (sent as REPLICAOF at start, kept here for restarts)\n"

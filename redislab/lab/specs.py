@@ -8,12 +8,12 @@ import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..errors import PortTaken, TopologyError, UsageError
+from ..errors import PortTaken, TLSUnavailable, TopologyError, UsageError
 from .config import Section, persistence_directives
 from .node import Node
 from .ports import port_is_free
 from .servers import ServerInfo
-from .tls import TLSFiles, make_tls_files
+from .tls import TLSFiles, make_tls_files, tls_directives
 from .topology import SENTINEL_SETTINGS, Topology, get_topology
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "data_sections",
     "fixed_ports",
     "new_data_node",
+    "require_tls",
     "security_files",
     "validate_start",
 ]
@@ -37,9 +38,12 @@ def validate_start(
     bootstrap: str,
     sentinel: Mapping[str, int] | None,
     master_name: str | None = None,
+    tls: bool = False,
 ) -> tuple[Topology, str]:
     """Check ``Lab.start``'s names before anything starts; the error lists the valid ones."""
     topo = get_topology(topology)
+    if tls:
+        topo = dataclasses.replace(topo, tls=True)
     if master_name is not None:
         if not topo.sentinels:
             raise TopologyError(f"master_name= needs the sentinel topology, not {topo.name!r}")
@@ -93,17 +97,9 @@ def data_sections(
             )
         )
     if topology.secure:
-        sec: dict[str, object] = {"aclfile": f'"{workdir / "users.acl"}"'}
-        if tls is not None:
-            sec.update(
-                {
-                    "tls-cert-file": f'"{tls.server_cert}"',
-                    "tls-key-file": f'"{tls.server_key}"',
-                    "tls-ca-cert-file": f'"{tls.ca_cert}"',
-                    "tls-auth-clients": "yes",
-                }
-            )
-        sections.append(("security", sec))
+        sections.append(("security", {"aclfile": f'"{workdir / "users.acl"}"'}))
+    if tls is not None:
+        sections.append(("TLS", tls_directives(tls, cluster=topology.cluster)))
     if modules:
         loads: list[tuple[str, object]] = [("loadmodule", f'"{m}"') for m in modules]
         sections.append(("modules (Lab.start(modules=...))", loads))
@@ -118,6 +114,16 @@ def data_sections(
         ]
         sections.append(("your overrides (config=...)", overrides))
     return sections
+
+
+def require_tls(server: ServerInfo, topology: Topology) -> None:
+    """:class:`TLSUnavailable`, naming the server, when a TLS lab is asked of a non-TLS build."""
+    if topology.tls and not server.tls:
+        raise TLSUnavailable(
+            f"Lab.start({topology.name!r}, tls=True) needs a server built with TLS, but "
+            f"{server.label} ({server.path}) was built without it (BUILD_TLS=no). "
+            "Debian's redis-server has TLS (REDISLAB_SERVER=system)."
+        )
 
 
 def new_data_node(

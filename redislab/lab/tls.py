@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["TLSFiles", "make_tls_files"]
+__all__ = ["TLSFiles", "make_tls_files", "tls_directives"]
 
 
 @dataclass(frozen=True)
@@ -157,3 +157,23 @@ def make_tls_files(directory: Path, *, valid_days: int = 30) -> TLSFiles:
     _write_key(server_key, files.server_key)
     _write_key(client_key, files.client_key)
     return files
+
+
+def tls_directives(tls: TLSFiles, *, cluster: bool = False) -> dict[str, object]:
+    """TLS on every link of a node: its listener (mutual TLS), its outgoing links
+    (``tls-client-cert-file``: the certificate it presents as a client, since the
+    server certificate is for server authentication only), replication and, in a
+    cluster, the cluster bus. ``port 0`` / ``tls-port`` come from the node itself.
+    """
+    directives: dict[str, object] = {
+        "tls-cert-file": f'"{tls.server_cert}"',
+        "tls-key-file": f'"{tls.server_key}"',
+        "tls-ca-cert-file": f'"{tls.ca_cert}"',
+        "tls-auth-clients": "yes",
+        "tls-client-cert-file": f'"{tls.client_cert}"',
+        "tls-client-key-file": f'"{tls.client_key}"',
+        "tls-replication": "yes",
+    }
+    if cluster:
+        directives["tls-cluster"] = "yes"
+    return directives

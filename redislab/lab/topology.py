@@ -32,6 +32,9 @@ class Topology:
     quorum: int = 0
     cluster: bool = False
     secure: bool = False
+    #: Every link over TLS (``Lab.start(..., tls=True)``): clients, replication
+    #: (``tls-replication``), the cluster bus (``tls-cluster``) and the sentinels.
+    tls: bool = False
     master_name: str = "mymaster"
     sentinel_settings: dict[str, int] = field(
         default_factory=lambda: {"down-after-milliseconds": 1000, "failover-timeout": 10000}

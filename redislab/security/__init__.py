@@ -13,6 +13,8 @@ Notebooks 07.01-07.03. Modules by concern:
 - :mod:`.network`: what protected mode refuses (:func:`probe_sources`);
 - :mod:`.tls`: a PKI with good and bad certificates, runtime TLS, each failure's
   error (:func:`tls_cases`), TLS replication, the cost of TLS (:func:`tls_cost`);
+- :mod:`.links`: replication and the cluster bus of ``tls=True`` labs seen from
+  outside (:func:`replication_without_tls`, :func:`bus_probe`);
 - :mod:`.protect`: client-side field encryption, masking, sealed RDB backups;
 - :mod:`.review`: a configuration review of any server (``python -m
   redislab.security.review URL``);
@@ -34,6 +36,14 @@ from .acl import (
 )
 from .audit import acl_log, attempts, reset_acl_log
 from .auth import AuthOutcome, RawConnection, auth_outcomes, generate_password, mask, password_hash
+from .links import (
+    BusProbe,
+    bus_port,
+    bus_probe,
+    keys_by_node,
+    plaintext_ping,
+    replication_without_tls,
+)
 from .matrix import OPERATIONS, Operation, dryrun_matrix, intended_policy, run_matrix
 from .network import local_addresses, ping_from, probe_sources
 from .protect import (
@@ -66,6 +76,7 @@ __all__ = [
     "PKI",
     "AclFeatures",
     "AuthOutcome",
+    "BusProbe",
     "FieldCipher",
     "Finding",
     "Operation",
@@ -80,6 +91,8 @@ __all__ = [
     "apply_roles",
     "attempts",
     "auth_outcomes",
+    "bus_port",
+    "bus_probe",
     "dataset_digest",
     "default_roles",
     "dryrun_matrix",
@@ -89,17 +102,20 @@ __all__ = [
     "findings_table",
     "generate_password",
     "intended_policy",
+    "keys_by_node",
     "local_addresses",
     "make_pki",
     "mask",
     "mask_fields",
     "password_hash",
     "ping_from",
+    "plaintext_ping",
     "probe_sources",
     "render_acl_file",
     "render_setuser",
     "replica_links",
     "replicate_over_tls",
+    "replication_without_tls",
     "require_tls",
     "reset_acl_log",
     "restore_backup",
