@@ -127,7 +127,8 @@ class StreamWorker:
     Returning means done: the entry is acknowledged with the next read. Raising leaves
     it pending; once it has been idle ``claim_idle_ms``, ``XAUTOCLAIM`` delivers it again
     (to this or another worker), and after ``max_deliveries`` deliveries it goes to the
-    dead-letter stream with the error. A :class:`MalformedMessage` goes there at once.
+    dead-letter stream with the error. A :class:`MalformedMessage` (raised by ``decode``,
+    or by the handler for a message it cannot use) goes there at once.
     ``on_claimed(n)`` is called after each ``XAUTOCLAIM`` that took ``n`` entries over.
     Connection errors are retried with capped, jittered exponential backoff
     (``stats.reconnects``); a group lost with the data (``NOGROUP``) is created again.
