@@ -7,6 +7,8 @@
   dead letters, reconnects, Ctrl-C), trimming, replay, time ranges.
 - :mod:`.queues`: :class:`ReliableQueue`, blocking consumers, :class:`PriorityQueue`,
   :class:`DelayedQueue`, request-response (:class:`RpcServer`, :func:`request`).
+- :mod:`.routing`: one producer's events routed by pattern channels or a stream per
+  type (:class:`Route`, :class:`TypeStreamConsumer`), lost and duplicated counted.
 - :mod:`.jobs`: rq beside the hand-built queue.
 - :mod:`.processes` and :mod:`.experiments`: worker processes killed mid-work, and the
   comparisons notebook 03 runs.
@@ -52,6 +54,19 @@ from .queues import (
     run_schedule,
     spread,
 )
+from .routing import (
+    EVENT_TYPES,
+    REGIONS,
+    Route,
+    TypeStreamConsumer,
+    default_routes,
+    make_events,
+    publish_to_channels,
+    publish_to_streams,
+    pubsub_routing,
+    routing_compare,
+    stream_routing,
+)
 from .streams import (
     StreamWorker,
     WorkerStats,
@@ -66,15 +81,19 @@ from .streams import (
 )
 
 __all__ = [
+    "EVENT_TYPES",
+    "REGIONS",
     "DelayedQueue",
     "MalformedMessage",
     "MessagingError",
     "PriorityQueue",
     "ReliableQueue",
     "RequestTimeout",
+    "Route",
     "RpcServer",
     "StreamWorker",
     "Subscriber",
+    "TypeStreamConsumer",
     "WorkerProcess",
     "WorkerStats",
     "bare_loop",
@@ -83,22 +102,28 @@ __all__ = [
     "compare_transports",
     "cross_database",
     "decode_json",
+    "default_routes",
     "delays_frame",
     "double_delivery",
     "expired_event_delays",
     "guarantees_table",
     "id_order_enforced",
     "keyspace_events",
+    "make_events",
     "missed_while_away",
     "notifications_default",
     "pattern_routing",
     "pending_summary",
     "produce",
+    "publish_to_channels",
+    "publish_to_streams",
+    "pubsub_routing",
     "queue_crash",
     "queue_for",
     "record",
     "replay",
     "request",
+    "routing_compare",
     "rq_crash",
     "rq_vs_reliable",
     "run_schedule",
@@ -108,6 +133,7 @@ __all__ = [
     "spread",
     "storage_probe",
     "stream_crash",
+    "stream_routing",
     "time_window",
     "trim_costs",
 ]

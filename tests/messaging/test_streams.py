@@ -153,3 +153,23 @@ def test_killed_consumer_process_loses_nothing(standalone_lab):
     out = stream_crash(r, messages=200, work_ms=2, batch=10, kill_after=40)
     assert out["lost"] == 0 and out["pending_after"] == 0
     assert out["finished_unacked"] <= out["duplicates"] <= out["claimed_total"]
+
+
+def test_worker_on_a_bytes_client_and_a_handler_rejecting_a_message(standalone_lab):
+    r = standalone_lab.client(decode_responses=False)
+    s = "t:stream:bytes"
+    r.delete(s, s + ":dead")
+    produce(r, s, ({"n": i} for i in range(30)))
+    got = []
+
+    def handler(p):
+        if p["n"] == 7:
+            raise MalformedMessage("seven is not an order")
+        got.append(p["n"])
+
+    stats = StreamWorker(r, s, "g", "c", handler, batch=8).run(max_messages=30)
+    assert got == [n for n in range(30) if n != 7]
+    assert stats.dead_lettered == stats.malformed == 1 and stats.acked == 29  # + 1 in MULTI
+    dead = r.xrange(s + ":dead")
+    assert len(dead) == 1 and dead[0][1][b"error"].startswith(b"MalformedMessage: seven")
+    assert int(r.xpending(s, "g")["pending"]) == 0
