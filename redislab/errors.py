@@ -201,3 +201,11 @@ __all__ += ["HealthTimeout", "RecoveryError", "RoutingError"]
 
 class MonitoringError(RedislabError):
     """A monitoring tool was given something it cannot sample or evaluate."""
+
+
+# ------------------------------------------------ notebook 10.06: a service with a cache
+class ServiceUnavailable(DesignError):
+    """The service could not answer a request: its database failed (Redis alone never does)."""
+
+
+__all__ += ["ServiceUnavailable"]
