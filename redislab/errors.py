@@ -213,3 +213,7 @@ __all__ += ["ClientProcessError"]
 class TLSUnavailable(LabError):
     """``Lab.start(..., tls=True)`` on a server binary built without TLS (names the server)."""
 __all__ += ["TLSUnavailable"]
+# ------------------------------------------------ notebook 10.06: a service with a cache
+class ServiceUnavailable(DesignError):
+    """The service could not answer a request: its database failed (Redis alone never does)."""
+__all__ += ["ServiceUnavailable"]

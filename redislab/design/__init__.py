@@ -10,13 +10,15 @@ The one layer above the themes: it may import their public exports, never intern
 - :mod:`.leaderboard`: sorted-set boards, ties, merges, growth of query cost.
 - :mod:`.analytics`: unique visitors (set, bitmap, HyperLogLog), activity bitmaps and
   retention, per-minute counters, top-K.
+- :mod:`.service`: a product-catalogue service with Redis in front of its database
+  (the cache theme's patterns), a request-mix driver, and a Sentinel failover.
 - :mod:`.planner`: a capacity planner (measured per-key memory and throughput), as a
   function returning a :class:`Plan` and as an ipywidgets form.
 """
 
 from __future__ import annotations
 
-from . import analytics, leaderboard, locks, planner, ratelimit, sessions
+from . import analytics, leaderboard, locks, planner, ratelimit, service, sessions
 from .leaderboard import Leaderboard
 from .locks import FencedResource, NaiveLock, RedisPyLock, TokenLock
 from .planner import KeyShape, Plan, Workload, plan, planner_widget
@@ -32,21 +34,36 @@ from .ratelimit import (
     TokenBucket,
     check,
 )
+from .service import (
+    CatalogueDatabase,
+    CatalogueService,
+    LoadResult,
+    Request,
+    ServiceFailover,
+    ServiceLoad,
+    request_mix,
+)
 from .sessions import SessionStore
 
 __all__ = [
     "ALGORITHMS",
     "GCRA",
     "Accuracy",
+    "CatalogueDatabase",
+    "CatalogueService",
     "FencedResource",
     "FixedWindow",
     "KeyShape",
     "Leaderboard",
     "LimitsLibrary",
+    "LoadResult",
     "NaiveLock",
     "Plan",
     "RateLimiter",
     "RedisPyLock",
+    "Request",
+    "ServiceFailover",
+    "ServiceLoad",
     "SessionStore",
     "SlidingLog",
     "SlidingWindowCounter",
@@ -61,5 +78,7 @@ __all__ = [
     "planner",
     "planner_widget",
     "ratelimit",
+    "request_mix",
+    "service",
     "sessions",
 ]
