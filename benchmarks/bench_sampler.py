@@ -10,7 +10,12 @@ and one with a ``Sampler(interval=0.1)`` on the same server, the order flipping 
 pair (AB BA AB ...), so a drift of the shared machine hits both sides alike. The meter
 is the server's own count of SETs (``INFO commandstats``: ``cmdstat_set`` calls), so
 the sampler's own commands do not count as throughput; ``used_cpu_user + used_cpu_sys``
-over the round shows the server was saturated (about one core).
+over the round shows whether the server was saturated (about one core).
+
+On a shared machine the server often gets less than a core, and then SET/s measures
+the scheduler (the other tenants) more than the server. So a second ratio is printed:
+SETs per second of the server's own CPU time, which is the server's throughput at
+saturation; the sampler's INFO calls lower it by exactly the CPU they take.
 
 The sampler's own cost is also read from the server: the ``usec`` that
 ``cmdstat_info`` and ``cmdstat_slowlog`` gained during a sampled round (minus the
@@ -19,7 +24,7 @@ length is the share of the server's time its scrapes took.
 
     python benchmarks/bench_sampler.py [--rounds 11] [--seconds 1.5] [--strict]
 
-Prints the medians, the median per-pair ratio with PASS/FAIL against 0.98, and the
+Prints the medians, both median per-pair ratios with PASS/FAIL against 0.98, and the
 scrape cost. Exit status 1 with ``--strict`` if the target is missed.
 """
 
@@ -79,6 +84,7 @@ def saturate(lab: Lab, *, clients: int, pipeline: int, seconds: float) -> dict[s
     d = {k: c1[k] - c0[k] for k in c0 if k != "t"}
     return {
         "sets_per_s": d["set_calls"] / dt,
+        "sets_per_cpu_s": d["set_calls"] / max(d["cpu"], 1e-9),
         "server_cpu": d["cpu"] / dt,
         "scrape_usec_per_s": (d["info_usec"] + d["slowlog_usec"]) / dt,
         "scrape_calls_per_s": (d["info_calls"] + d["slowlog_calls"]) / dt,
@@ -96,7 +102,7 @@ def main() -> int:
     args = parser.parse_args()
 
     runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
-    ratios, ticks = [], []
+    ratios, cpu_ratios, ticks = [], [], []
     with Lab.start("standalone") as lab:
         print(lab.server.label, f"(sampler every {args.interval * 1000:.0f} ms)")
         for i in range(args.rounds):
@@ -112,9 +118,11 @@ def main() -> int:
             for k in (False, True):
                 runs[k].append(pair[k])
             ratios.append(pair[True]["sets_per_s"] / pair[False]["sets_per_s"])
+            cpu_ratios.append(pair[True]["sets_per_cpu_s"] / pair[False]["sets_per_cpu_s"])
             print(
                 f"  pair {i + 1:2d}: without {pair[False]['sets_per_s']:>10,.0f} SET/s, "
-                f"with {pair[True]['sets_per_s']:>10,.0f} SET/s, ratio {ratios[-1]:.3f}"
+                f"with {pair[True]['sets_per_s']:>10,.0f} SET/s, ratio {ratios[-1]:.3f}; "
+                f"per server-CPU-second ratio {cpu_ratios[-1]:.4f}"
             )
 
     def med(sampled: bool, field: str) -> float:
@@ -136,10 +144,22 @@ def main() -> int:
     )
     verdict = "PASS" if ratio >= RATIO_MIN else "FAIL"
     print(
-        f"per-pair ratio with/without: median {ratio:.4f} (IQR {q1:.4f}-{q3:.4f}, "
+        f"per-pair ratio with/without (SET/s): median {ratio:.4f} (IQR {q1:.4f}-{q3:.4f}, "
         f"{len(ratios)} pairs) -> {verdict} (target >= {RATIO_MIN})"
     )
-    return 1 if args.strict and verdict == "FAIL" else 0
+    cpu_ratio = float(np.median(cpu_ratios))
+    c1, c3 = np.percentile(cpu_ratios, [25, 75])
+    cpu_verdict = "PASS" if cpu_ratio >= RATIO_MIN else "FAIL"
+    print(
+        f"per-pair ratio with/without (SETs per server-CPU-second): median {cpu_ratio:.4f} "
+        f"(IQR {c1:.4f}-{c3:.4f}) -> {cpu_verdict} (target >= {RATIO_MIN})"
+    )
+    if med(False, "server_cpu") < 0.9:
+        print(
+            "note: the server got less than 0.9 of a core (other processes on the machine): "
+            "SET/s then measures the scheduler, SETs per server-CPU-second the server"
+        )
+    return 1 if args.strict and "FAIL" in (verdict, cpu_verdict) else 0
 
 
 if __name__ == "__main__":
