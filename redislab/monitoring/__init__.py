@@ -20,15 +20,24 @@ Usable from scripts against any server (a lab node, a ``redis.Redis``, a URL, a
 from __future__ import annotations
 
 from ..errors import MonitoringError
-from .alerts import AlertRule, alerts_between, default_rules, evaluate, plot_alerts
+from .alerts import (
+    AlertRule,
+    alerts_between,
+    default_rules,
+    evaluate,
+    plot_alerts,
+    wait_for_alert,
+)
 from .dashboard import Dashboard, dashboard
 from .exporter import RedisCollector, exposition, parse_exposition, registry, write_exposition
 from .faults import (
     blocked_client,
     exceed_maxclients,
     fill_memory,
+    fragment_memory,
     miss_lookups,
     read_load,
+    refill_memory,
     slow_scripts,
     write_load,
 )
@@ -58,6 +67,7 @@ __all__ = [
     "exceed_maxclients",
     "exposition",
     "fill_memory",
+    "fragment_memory",
     "info_frame",
     "keyspace",
     "latency_doctor",
@@ -69,6 +79,7 @@ __all__ = [
     "parse_exposition",
     "plot_alerts",
     "read_load",
+    "refill_memory",
     "registry",
     "replication_lag",
     "scrape",
@@ -76,6 +87,7 @@ __all__ = [
     "slowlog",
     "slowlog_by_command",
     "slowlog_settings",
+    "wait_for_alert",
     "write_exposition",
     "write_load",
 ]

@@ -23,14 +23,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import MonitoringError
+from ..errors import MonitoringError, WaitTimeout
+from ..kit import wait_until
 
-__all__ = ["AlertRule", "alerts_between", "default_rules", "evaluate", "plot_alerts"]
+if TYPE_CHECKING:
+    from .sampler import Sampler
+
+__all__ = [
+    "AlertRule",
+    "alerts_between",
+    "default_rules",
+    "evaluate",
+    "plot_alerts",
+    "wait_for_alert",
+]
 
 Condition = Callable[[pd.DataFrame], pd.Series]
 
@@ -79,6 +90,7 @@ def default_rules(
     lag_seconds: float = 2.0,
     fragmentation_ratio: float = 1.5,
     fragmentation_bytes: float = 32 * 2**20,
+    min_used_bytes: float = 8 * 2**20,
     window_s: float = 2.0,
     for_s: float = 1.0,
 ) -> list[AlertRule]:
@@ -96,9 +108,18 @@ def default_rules(
     ``BlockedClients``           a client blocked (BLPOP...) for ``for_s``
     ``RejectedConnections``      connections refused (``maxclients``) in ``window_s``
     ``SlowCommands``             new SLOWLOG entries in the last ``window_s``
-    ``Fragmentation``            RSS / used above ``fragmentation_ratio`` with more than
-                                 ``fragmentation_bytes`` wasted, for ``for_s``
+    ``Fragmentation``            ``mem_fragmentation_ratio`` (RSS / used) above
+                                 ``fragmentation_ratio`` with more than
+                                 ``fragmentation_bytes`` of RSS - used, on a server
+                                 holding at least ``min_used_bytes``, for ``for_s``
     ============================ ======================================================
+
+    ``Fragmentation`` reads ``mem_fragmentation_ratio``, the field every engine moves
+    (jemalloc and libc builds alike; ``allocator_frag_ratio`` is jemalloc's view only,
+    a constant 1.0 on a libc build). The ratio also counts the process's fixed
+    overhead (code, libraries, allocator arenas: several MB), so on a near-empty
+    server it reads 5x-30x without any fragmentation: ``min_used_bytes`` keeps such a
+    server quiet, and ``fragmentation_bytes`` ignores a high ratio over a few MB.
     """
     w = f"{window_s:g}s"
 
@@ -148,10 +169,12 @@ def default_rules(
                   f"increase(redis_slowlog_last_id[{w}]) > 0"),
         AlertRule("Fragmentation",
                   lambda f: (_col(f, "redis_mem_fragmentation_ratio") > fragmentation_ratio)
-                  & (_col(f, "redis_mem_fragmentation_bytes") > fragmentation_bytes),
+                  & (_col(f, "redis_mem_fragmentation_bytes") > fragmentation_bytes)
+                  & (_col(f, "redis_memory_used_bytes") >= min_used_bytes),
                   for_s, "warning", "memory fragmentation is high",
                   f"redis_mem_fragmentation_ratio > {fragmentation_ratio} and "
-                  f"redis_mem_fragmentation_bytes > {fragmentation_bytes:.0f}"),
+                  f"redis_mem_fragmentation_bytes > {fragmentation_bytes:.0f} and "
+                  f"redis_memory_used_bytes >= {min_used_bytes:.0f}"),
     ]  # fmt: skip
 
 
@@ -214,6 +237,44 @@ def alerts_between(alerts: pd.DataFrame, start_s: float, end_s: float) -> set[tu
     """The ``(rule, node)`` pairs that fired between ``start_s`` and ``end_s`` (elapsed s)."""
     hit = alerts[(alerts["fired_at_s"] >= start_s) & (alerts["fired_at_s"] <= end_s)]
     return set(zip(hit["rule"], hit["node"], strict=True))
+
+
+def wait_for_alert(
+    sampler: Sampler,
+    rule: AlertRule,
+    *,
+    state: str = "firing",
+    nodes: Sequence[str] | None = None,
+    since_s: float | None = None,
+    timeout: float = 10.0,
+    interval: float = 0.2,
+) -> float | None:
+    """Wait until ``rule`` is ``state`` on every node of a running ``sampler``.
+
+    ``state="firing"``: each node's latest episode of the rule fires now;
+    ``"resolved"``: each node had one and it has resolved (none firing). With
+    ``since_s`` (sampler seconds, e.g. a :meth:`Sampler.window`'s ``start_s``) only
+    episodes that became pending since then count, so an old episode of the rule
+    that resolved long ago does not end the wait before the new one starts. The rule is
+    evaluated on :meth:`Sampler.frame` every ``interval`` s, so the wait adapts to how
+    fast the servers (and a loaded machine) get there. Returns the seconds waited, or
+    ``None`` after ``timeout`` (the caller's claim then shows what was reached).
+    """
+    if state not in ("firing", "resolved"):
+        raise MonitoringError(f"state must be 'firing' or 'resolved', not {state!r}")
+    wanted = list(nodes) if nodes is not None else sampler.nodes
+
+    def reached() -> bool:
+        alerts = evaluate(sampler.frame(), [rule])
+        if since_s is not None:
+            alerts = alerts[alerts["pending_at_s"] >= since_s]
+        last = alerts.groupby("node")["state"].last() if len(alerts) else pd.Series(dtype=object)
+        return all(last.get(n) == state for n in wanted)
+
+    try:
+        return wait_until(reached, timeout=timeout, interval=interval, what=f"{rule.name} {state}")
+    except WaitTimeout:
+        return None
 
 
 def plot_alerts(

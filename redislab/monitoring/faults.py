@@ -1,7 +1,8 @@
 """Faults and loads that trip one alert rule each, on purpose, on a real server.
 
-Each function does one thing a production incident does (fill memory, miss the
-cache, block a client, run a slow script, exceed ``maxclients``)
+Each function does one thing a production incident does (fill memory, fragment it
+with a mass delete, miss the cache, block a client, run a slow script, exceed
+``maxclients``)
 and returns what it did, so a notebook can show that exactly the intended rule fired.
 Process faults (kill, pause, restart a node) are the lab's own: ``node.kill()``,
 ``node.pause()``/``resume()``, ``node.restart()``.
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import redis
@@ -30,8 +32,10 @@ __all__ = [
     "blocked_client",
     "exceed_maxclients",
     "fill_memory",
+    "fragment_memory",
     "miss_lookups",
     "read_load",
+    "refill_memory",
     "slow_scripts",
     "write_load",
 ]
@@ -91,6 +95,73 @@ def fill_memory(
     return {"written": written, "oom_errors": oom, "bytes_written": sent}
 
 
+def _fragment_ids(keys: int, delete_fraction: float, seed: int) -> np.ndarray:
+    """The key numbers :func:`fragment_memory` deletes: a seeded random ``delete_fraction``."""
+    rng = np.random.default_rng(seed)
+    return np.flatnonzero(rng.random(keys) < delete_fraction)
+
+
+def _chunks(
+    connection: PlainConnection, names: list[str], per: int, send: Callable[[Any, list[str]], Any]
+) -> None:
+    """Queue ``send(pipe, names[i:i + per])`` for every chunk; execute 20 commands at a time."""
+    pipe = connection.pipeline(transaction=False)
+    for start in range(0, len(names), per):
+        send(pipe, names[start : start + per])
+        if len(pipe) >= 20:
+            pipe.execute()
+    pipe.execute()
+
+
+def fragment_memory(
+    connection: PlainConnection,
+    *,
+    keys: int = 150_000,
+    value_bytes: int = 400,
+    delete_fraction: float = 0.8,
+    batch: int = 100,
+    seed: int = 0,
+) -> dict[str, int]:
+    """Fragment the allocator: write ``keys`` small values, then delete a random 80%.
+
+    The deleted values are scattered over nearly every allocator page (each page
+    keeps about one live value in five), so the allocator cannot give those pages back:
+    RSS stays where the fill left it while ``used_memory`` falls, and
+    ``mem_fragmentation_ratio`` (RSS / used) rises. ``MSET`` of ``batch`` keys and
+    ``DEL`` of ``5 * batch`` keys per command keep every command well under a slow-log
+    threshold. Returns ``written`` and ``deleted``; :func:`refill_memory` with the same
+    arguments writes the deleted keys back.
+    """
+    if not 0 < delete_fraction < 1:
+        raise MonitoringError(f"delete_fraction must be in (0, 1), not {delete_fraction}")
+    value = "v" * value_bytes
+    names = [key(MONITORING, "frag", i) for i in range(keys)]
+    _chunks(connection, names, batch, lambda pipe, chunk: pipe.mset(dict.fromkeys(chunk, value)))
+    victims = [names[i] for i in _fragment_ids(keys, delete_fraction, seed)]
+    _chunks(connection, victims, 5 * batch, lambda pipe, chunk: pipe.delete(*chunk))
+    return {"written": keys, "deleted": len(victims)}
+
+
+def refill_memory(
+    connection: PlainConnection,
+    *,
+    keys: int = 150_000,
+    value_bytes: int = 400,
+    delete_fraction: float = 0.8,
+    batch: int = 100,
+    seed: int = 0,
+) -> int:
+    """Write back the keys :func:`fragment_memory` (same arguments) deleted; returns how many.
+
+    Same-sized values land in the holes the delete left (the allocator reuses freed
+    chunks of their size class), so ``used_memory`` climbs back while RSS hardly moves.
+    """
+    value = "v" * value_bytes
+    victims = [key(MONITORING, "frag", int(i)) for i in _fragment_ids(keys, delete_fraction, seed)]
+    _chunks(connection, victims, batch, lambda pipe, chunk: pipe.mset(dict.fromkeys(chunk, value)))
+    return len(victims)
+
+
 def miss_lookups(connection: PlainConnection, *, n: int = 2000, seconds: float = 1.5) -> int:
     """``GET`` keys that do not exist, ``n`` of them spread over ``seconds``; returns n."""
     chunks = max(1, int(seconds / 0.05))
@@ -122,18 +193,33 @@ def blocked_client(connection: PlainConnection, *, seconds: float = 2.0) -> Iter
         client.close()
 
 
+def _script_usec(connection: PlainConnection) -> float | None:
+    """Server-side microseconds spent in EVAL/EVALSHA so far (``INFO commandstats``)."""
+    try:
+        stats = connection.info("commandstats")
+    except redis.exceptions.ResponseError:  # INFO not allowed (ACL)
+        return None
+    return float(sum(stats.get(f"cmdstat_{c}", {}).get("usec", 0) for c in ("eval", "evalsha")))
+
+
 def slow_scripts(connection: PlainConnection, *, ms: int = 30, times: int = 3) -> list[int]:
     """Run :data:`SLOW_LUA` ``times`` times, each busy for about ``ms`` ms in the server.
 
-    The iteration count is calibrated first with a short run (well under any slow-log
-    threshold), timed by the client. Returns each run's duration in microseconds as the
-    server's ``SLOWLOG`` would not include the round trip: measured client-side here.
+    The iteration count is calibrated first with three short runs, timed by the server
+    itself (the ``usec`` that ``INFO commandstats`` adds for EVALSHA; the client's clock
+    where INFO is not allowed), the fastest counting: a round trip or a descheduled
+    client would make the estimate too high and the runs too short. Returns each run's
+    duration in microseconds, measured client-side (``SLOWLOG`` has the server's).
     """
     slow = script(connection, SLOW_LUA)
-    probe = 200_000
-    t0 = time.perf_counter()
-    slow(keys=[], args=[probe])
-    per_iter = max(time.perf_counter() - t0, 1e-4) / probe
+    probe = 100_000
+    probes = []
+    for _ in range(3):
+        u0, t0 = _script_usec(connection), time.perf_counter()
+        slow(keys=[], args=[probe])
+        elapsed, u1 = time.perf_counter() - t0, _script_usec(connection)
+        probes.append((u1 - u0) / 1e6 if u0 is not None and u1 is not None else elapsed)
+    per_iter = max(min(probes), 1e-5) / probe
     iterations = int(ms / 1000 / per_iter)
     out = []
     for _ in range(times):

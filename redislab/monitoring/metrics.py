@@ -49,6 +49,10 @@ GAUGES: dict[str, str] = {
     "maxmemory": "redis_memory_max_bytes",
     "mem_fragmentation_ratio": "redis_mem_fragmentation_ratio",
     "mem_fragmentation_bytes": "redis_mem_fragmentation_bytes",
+    # jemalloc's own view (allocator_active / allocator_allocated); a libc build
+    # reports allocator_frag_ratio 1.0 whatever happens (it cannot see inside malloc)
+    "allocator_frag_ratio": "redis_allocator_frag_ratio",
+    "allocator_frag_bytes": "redis_allocator_frag_bytes",
     "connected_slaves": "redis_connected_slaves",
     "master_repl_offset": "redis_master_repl_offset",
     "rdb_bgsave_in_progress": "redis_rdb_bgsave_in_progress",
@@ -111,6 +115,7 @@ class Scrape:
             )
         out["run_id"] = info.get("run_id")
         out["role"] = info.get("role")
+        out["mem_allocator"] = info.get("mem_allocator")
         out["redis_db_keys"] = float(sum(int(d.get("keys", 0)) for d in self.databases().values()))
         replicas = self.replicas()
         if replicas:

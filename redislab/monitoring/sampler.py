@@ -289,16 +289,18 @@ class Sampler:
         """
         if self._t0 is None:
             self._t0 = time.time()
-        start = time.time() - self._t0
+        mark = {"window": name, "start_s": time.time() - self._t0, "end_s": np.nan}
+        self._windows.append(mark)  # listed while open (end_s NaN), so waits can use start_s
         try:
             yield
         finally:
-            self._windows.append(
-                {"window": name, "start_s": start, "end_s": time.time() - self._t0}
-            )
+            mark["end_s"] = time.time() - self._t0
 
     def windows(self) -> pd.DataFrame:
-        """The marked windows (:meth:`window`), one row each, indexed by name."""
+        """The marked windows (:meth:`window`), one row each, indexed by name.
+
+        A window still open has ``end_s`` NaN.
+        """
         return pd.DataFrame(self._windows, columns=["window", "start_s", "end_s"]).set_index(
             "window"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from redislab.monitoring import Sampler, alerts_between, default_rules, evaluate
+from redislab.monitoring import Sampler, alerts_between, default_rules, evaluate, wait_for_alert
 from redislab.monitoring import faults as F
 
 
@@ -70,3 +70,27 @@ def test_for_duration_suppresses_short_spikes(lab_factory):
     assert evaluate(frame, rules).empty
     rules0 = [rule for rule in default_rules(for_s=0.0) if rule.name == "BlockedClients"]
     assert len(evaluate(frame, rules0)) == 1
+
+
+def test_fragmentation_fires_after_a_mass_delete_and_resolves_after_a_refill(lab_factory):
+    lab = lab_factory("standalone", config={"slowlog-log-slower-than": 100_000})
+    r = lab.primary.client()
+    rule = next(x for x in default_rules(for_s=0.5) if x.name == "Fragmentation")
+    s = Sampler(lab, interval=0.1)
+    with s:
+        time.sleep(1.0)  # near-empty: a high ratio (fixed overhead / little data), no alert
+        empty = s.frame()
+        F.fragment_memory(r, seed=1)
+        fired = wait_for_alert(s, rule, state="firing", timeout=20)
+        F.refill_memory(r, seed=1)
+        resolved = wait_for_alert(s, rule, state="resolved", timeout=20)
+    assert (empty["redis_mem_fragmentation_ratio"] > 1.5).all(), "an empty server reads high"
+    assert evaluate(empty, [rule]).empty
+    assert fired is not None and resolved is not None
+    frame = s.frame()
+    alerts = evaluate(frame, [rule])
+    assert list(alerts["state"]) == ["resolved"]
+    at_fire = frame[frame["elapsed_s"] >= alerts["fired_at_s"].iloc[0]].iloc[0]
+    assert at_fire["redis_mem_fragmentation_ratio"] > 1.5
+    assert frame["redis_mem_fragmentation_ratio"].iloc[-1] < 1.5
+    assert r.dbsize() == 150_000
