@@ -209,11 +209,19 @@ class ClientProcessError(PerformanceError):
 
 
 __all__ += ["ClientProcessError"]
+
+
 # ------------------------------------------------ issue 15: TLS labs (Lab.start(..., tls=True))
 class TLSUnavailable(LabError):
     """``Lab.start(..., tls=True)`` on a server binary built without TLS (names the server)."""
+
+
 __all__ += ["TLSUnavailable"]
+
+
 # ------------------------------------------------ notebook 10.06: a service with a cache
 class ServiceUnavailable(DesignError):
     """The service could not answer a request: its database failed (Redis alone never does)."""
+
+
 __all__ += ["ServiceUnavailable"]

@@ -51,7 +51,7 @@ def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-_scan = json.JSONDecoder().scan_once  # the C scanner json.loads ends up in
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner json.loads ends up in
 
 
 def decode_json(fields: Mapping[Any, Any]) -> Any:
