@@ -103,7 +103,8 @@ class CatalogueDatabase(Database):
 
     A product's category is ``id % n_categories``. Every query is one round trip
     (counted in ``stats``, paying ``latency``). Set ``available = False`` to make every
-    round trip fail (``sqlite3.OperationalError``), as a database outage would.
+    round trip fail (``sqlite3.OperationalError``), as a database outage would
+    (:class:`~redislab.kit.workload.Database`'s ``query``/``setup``/``inspect``).
     """
 
     def __init__(
@@ -113,8 +114,7 @@ class CatalogueDatabase(Database):
         if n_categories <= 0:
             raise DesignError("n_categories must be positive")
         self.n_categories = n_categories
-        self.available = True
-        self._conn().executescript(_USERS_SCHEMA)
+        self.setup(_USERS_SCHEMA)
 
     @classmethod
     def build(
@@ -130,18 +130,12 @@ class CatalogueDatabase(Database):
         db = cls.create(directory, n_rows=n_products, latency=latency, name="catalogue.sqlite3")
         assert isinstance(db, CatalogueDatabase)
         db.n_categories = n_categories
-        with db._conn() as conn:
-            conn.execute("DELETE FROM users")
-            conn.executemany(
-                "INSERT INTO users (id, name, tier) VALUES (?, ?, ?)",
-                ((i, f"user-{i}", TIERS[i % len(TIERS)]) for i in range(n_users)),
-            )
+        db.setup(
+            "DELETE FROM users;",
+            ((i, f"user-{i}", TIERS[i % len(TIERS)]) for i in range(n_users)),
+            insert="INSERT INTO users (id, name, tier) VALUES (?, ?, ?)",
+        )
         return db
-
-    def _round_trip(self, *, write: bool, rows: int = 0) -> None:
-        if not self.available:
-            raise sqlite3.OperationalError("database unavailable (simulated outage)")
-        super()._round_trip(write=write, rows=rows)
 
     def category(self, product_id: int) -> int:
         """The category of a product."""
@@ -149,26 +143,19 @@ class CatalogueDatabase(Database):
 
     def get_user(self, user_id: int) -> dict[str, Any] | None:
         """A user's profile, or None. One round trip."""
-        self._round_trip(write=False)
-        row = (
-            self._conn()
-            .execute("SELECT id, name, tier FROM users WHERE id = ?", (int(user_id),))
-            .fetchone()
-        )
-        return dict(row) if row is not None else None
+        rows = self.query("SELECT id, name, tier FROM users WHERE id = ?", (int(user_id),))
+        return rows[0] if rows else None
 
     def category_page(self, category: int, limit: int = 10) -> list[dict[str, Any]]:
         """The ``limit`` cheapest products of ``category`` (a list read). One round trip."""
-        self._round_trip(write=False)
-        cur = self._conn().execute(
+        return self.query(
             "SELECT id, name, price FROM items WHERE id % ? = ? ORDER BY price, id LIMIT ?",
             (self.n_categories, int(category), int(limit)),
         )
-        return [dict(r) for r in cur]
 
     def user_count(self) -> int:
         """Number of users (out of band: no latency, not counted)."""
-        return int(self._conn().execute("SELECT COUNT(*) FROM users").fetchone()[0])
+        return int(self.inspect("SELECT COUNT(*) AS n FROM users")[0]["n"])
 
 
 # ------------------------------------------------------------------- the service

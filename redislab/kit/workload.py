@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -158,11 +158,15 @@ class Database:
     Args:
         path: the SQLite file (created if missing).
         latency: seconds slept before every round trip (reads and writes).
+
+    Set :attr:`available` to False and every round trip raises
+    ``sqlite3.OperationalError``, as a database outage would.
     """
 
     def __init__(self, path: str | Path, *, latency: float = DEFAULT_LATENCY) -> None:
         self.path = Path(path)
         self.latency = latency
+        self.available = True
         self.stats = DbStats()
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -207,6 +211,8 @@ class Database:
         return conn
 
     def _round_trip(self, *, write: bool, rows: int = 0) -> None:
+        if not self.available:
+            raise sqlite3.OperationalError(f"database {self.path} unavailable (simulated outage)")
         with self._lock:
             if write:
                 self.stats.writes += 1
@@ -217,6 +223,34 @@ class Database:
             time.sleep(self.latency)
 
     # -------------------------------------------------------------- queries
+    def query(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = (), *, write: bool = False
+    ) -> list[dict[str, Any]]:
+        """Any statement as one round trip (counted, paying ``latency``); rows as dicts.
+
+        For designs that add tables (:meth:`setup`) and queries of their own. A write runs
+        in a transaction; with :attr:`available` False it raises as an outage would.
+        """
+        self._round_trip(write=write, rows=1 if write else 0)
+        if write:
+            with self._conn() as conn:
+                return [dict(r) for r in conn.execute(sql, params)]
+        return [dict(r) for r in self._conn().execute(sql, params)]
+
+    def setup(self, script: str, rows: Iterable[Sequence[Any]] = (), insert: str = "") -> None:
+        """Out of band (no latency, not counted): run ``script`` (DDL), then ``insert`` per row."""
+        with self._conn() as conn:
+            if script:
+                conn.executescript(script)
+            if insert:
+                conn.executemany(insert, rows)
+
+    def inspect(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[dict[str, Any]]:
+        """A read out of band (no latency, not counted in ``stats``), for checks."""
+        return [dict(r) for r in self._conn().execute(sql, params)]
+
     def get(self, key: int) -> dict[str, Any] | None:
         """The row for ``key`` as a dict, or None. One round trip."""
         self._round_trip(write=False)

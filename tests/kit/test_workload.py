@@ -149,3 +149,25 @@ def test_threads_each_get_a_connection(tmp_path) -> None:
         db.close()
     with pytest.raises(RuntimeError):
         db.get(1)
+
+
+def test_query_setup_inspect_and_an_outage(tmp_path) -> None:
+    import sqlite3
+
+    db = Database.create(tmp_path, n_rows=5, latency=0)
+    db.setup("CREATE TABLE tags (id INTEGER, tag TEXT);", [(1, "a"), (2, "b")],
+             insert="INSERT INTO tags VALUES (?, ?)")  # fmt: skip
+    assert db.stats.round_trips == 0  # setup is out of band
+    assert db.query("SELECT tag FROM tags WHERE id = ?", (2,)) == [{"tag": "b"}]
+    db.query("INSERT INTO tags VALUES (?, ?)", (3, "c"), write=True)
+    assert (db.stats.reads, db.stats.writes) == (1, 1)
+    assert db.inspect("SELECT COUNT(*) AS n FROM tags") == [{"n": 3}]
+    assert db.stats.round_trips == 2  # inspect is not counted
+    db.available = False
+    with pytest.raises(sqlite3.OperationalError, match="unavailable"):
+        db.get(1)
+    with pytest.raises(sqlite3.OperationalError):
+        db.query("SELECT 1")
+    db.available = True
+    assert db.get(1)["id"] == 1
+    db.close()
