@@ -153,6 +153,8 @@ def _shut_down_kernel(browser: Any, jupyterlab: JupyterLab, notebook: str) -> No
     check that no server of the labs it started is left; kill and fail if one is."""
     import psutil
 
+    running = lab_servers(jupyterlab.home)
+    assert running, f"{notebook}: no server of its lab was running before the shutdown"
     sessions = [s for s in _api(jupyterlab, "sessions") if s["path"].endswith(notebook)]
     assert sessions, f"no kernel session for {notebook}"
     for session in sessions:
