@@ -70,9 +70,17 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]
     token = secrets.token_hex(16)
     port = _free_port()
     # render every cell (JupyterLab 4 windows long notebooks: off-screen cells go stale)
-    settings = root / "lab-settings" / "@jupyterlab" / "notebook-extension"
-    settings.mkdir(parents=True)
-    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    # and start the notebook's kernel without asking (on a loaded machine JupyterLab may
+    # otherwise show "Select Kernel" and wait for a click); no news pop-up over the page
+    settings = root / "lab-settings" / "@jupyterlab"
+    (settings / "notebook-extension").mkdir(parents=True)
+    (settings / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
+        '{"windowingMode": "none", "autoStartDefaultKernel": true}'
+    )
+    (settings / "apputils-extension").mkdir(parents=True)
+    (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false", "checkForUpdates": false}'
+    )
     env = {**os.environ, "REDISLAB_HOME": str(home), "REDISLAB_PROGRESS": "0",
            "JUPYTERLAB_SETTINGS_DIR": str(root / "lab-settings")}  # fmt: skip
     env.pop("REDISLAB_CLAIMS_DIR", None)
@@ -124,6 +132,8 @@ def browser() -> Iterator[object]:
     drv = webdriver.Chrome(service=Service(driver_path), options=options)
     drv.set_page_load_timeout(60)
     SHOTS.mkdir(parents=True, exist_ok=True)
+    for stale in SHOTS.glob("failed-*.png"):  # a failure screenshot is of this run only
+        stale.unlink()
     try:
         yield drv
     finally:
