@@ -201,3 +201,11 @@ __all__ += ["HealthTimeout", "RecoveryError", "RoutingError"]
 
 class MonitoringError(RedislabError):
     """A monitoring tool was given something it cannot sample or evaluate."""
+
+
+# ------------------------------------------------ issue 12: memory (LFU decay)
+class MinuteClockTimeout(MemoryLabError, WaitTimeout):
+    """The server's minute clock (``unixtime / 60``, LFU's time base) did not turn in time."""
+
+
+__all__ += ["MinuteClockTimeout"]
