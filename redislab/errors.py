@@ -225,3 +225,11 @@ class ServiceUnavailable(DesignError):
 
 
 __all__ += ["ServiceUnavailable"]
+
+
+# ------------------------------------------------ issue 12: memory (LFU decay)
+class MinuteClockTimeout(MemoryLabError, WaitTimeout):
+    """The server's minute clock (``unixtime / 60``, LFU's time base) did not turn in time."""
+
+
+__all__ += ["MinuteClockTimeout"]

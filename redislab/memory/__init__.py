@@ -2,8 +2,9 @@
 
 - :mod:`.eviction`: the eight ``maxmemory-policy`` values on one seeded Zipf trace,
   ``volatile-ttl``'s order, ``maxmemory 0``, ``mem_not_counted_for_evict``.
-- :mod:`.lru`: Redis's approximated LRU against an exact LRU (the key-eviction page's test).
-- :mod:`.lfu`: the LFU counter against ``redis.conf``'s table.
+- :mod:`.lru`: Redis's approximated LRU against an exact LRU (the key-eviction page's test),
+  and a trace replayed with distinct ages.
+- :mod:`.lfu`: the LFU counter against ``redis.conf``'s table, its initial value and decay.
 - :mod:`.expiry`: active and lazy expiry, TTL precision.
 - :mod:`.encodings`: compact encodings, their thresholds, quicklist nodes.
 - :mod:`.analysis`: keyspace analyser, MEMORY STATS/DOCTOR, fragmentation, client memory.
@@ -41,13 +42,26 @@ from .eviction import (
     ttl_eviction_order,
 )
 from .expiry import lazy_expiry, mass_expiry, set_active_expire, ttl_lateness
-from .lfu import LFU_TABLE, LFU_TABLE_HITS, lfu_counter_table
+from .lfu import (
+    LFU_INIT_VAL,
+    LFU_TABLE,
+    LFU_TABLE_HITS,
+    DecayProbe,
+    lfu_counter_table,
+    lfu_decay_readings,
+    lfu_decay_start,
+    lfu_new_key,
+    read_stores_decay,
+    server_minute,
+    wait_minute_turn,
+)
 from .lru import (
     approximated_lru,
     exact_lru_hit_ratio,
     exact_lru_survivors,
     lru_comparison,
     plot_lru_runs,
+    replay_with_ages,
 )
 from .monitor import Alert, MemorySampler, default_alerts
 from .sizing import CapacityModel, fit_capacity_model, load_keys, miss_ratio_curve
@@ -55,11 +69,13 @@ from .sizing import CapacityModel, fit_capacity_model, load_keys, miss_ratio_cur
 __all__ = [
     "CODECS",
     "KINDS",
+    "LFU_INIT_VAL",
     "LFU_TABLE",
     "LFU_TABLE_HITS",
     "POLICIES",
     "Alert",
     "CapacityModel",
+    "DecayProbe",
     "KeyspaceReport",
     "MemorySampler",
     "PolicyRun",
@@ -83,6 +99,9 @@ __all__ = [
     "key_length_cost",
     "lazy_expiry",
     "lfu_counter_table",
+    "lfu_decay_readings",
+    "lfu_decay_start",
+    "lfu_new_key",
     "load_keys",
     "lru_comparison",
     "mass_expiry",
@@ -91,9 +110,13 @@ __all__ = [
     "not_counted_for_evict",
     "plot_lru_runs",
     "quicklist_shape",
+    "read_stores_decay",
+    "replay_with_ages",
     "run_policy",
     "sample_value",
+    "server_minute",
     "set_active_expire",
     "ttl_eviction_order",
     "ttl_lateness",
+    "wait_minute_turn",
 ]

@@ -6,10 +6,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import redis
+
 from ..keys import MEMORY, key
 from ..types import PlainConnection
 
-__all__ = ["config_scope", "counters", "flush_sync", "hit_ratio", "mkey", "used_memory"]
+__all__ = [
+    "config_scope", "counters", "flush_sync", "hit_ratio", "is_oom", "mkey", "used_memory",
+]  # fmt: skip
 
 
 def mkey(name: str, *parts: object) -> str:
@@ -62,3 +66,11 @@ def flush_sync(connection: PlainConnection) -> None:
     old data.
     """
     connection.execute_command("FLUSHALL", "SYNC")
+
+
+def is_oom(reply: object) -> bool:
+    """Whether a pipeline reply is the server's OOM error (``-OOM ... maxmemory``)."""
+    # redis-py maps the ``-OOM`` error code to OutOfMemoryError (and strips the code)
+    return isinstance(reply, redis.exceptions.OutOfMemoryError) or (
+        isinstance(reply, redis.ResponseError) and "maxmemory" in str(reply)
+    )

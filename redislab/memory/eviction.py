@@ -13,13 +13,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-import redis
 
 from ..errors import MemoryLabError
 from ..kit.measure import progress
 from ..kit.workload import ZipfWorkload
 from ..types import PlainConnection
-from ._common import counters, flush_sync, hit_ratio, mkey, used_memory
+from ._common import counters, flush_sync, hit_ratio, is_oom, mkey, used_memory
 
 __all__ = [
     "POLICIES",
@@ -58,13 +57,6 @@ class PolicyRun:
     keys_at_end: int
     maxmemory: int
     used_memory: int
-
-
-def _is_oom(reply: object) -> bool:
-    # redis-py maps the ``-OOM`` error code to OutOfMemoryError (and strips the code)
-    return isinstance(reply, redis.exceptions.OutOfMemoryError) or (
-        isinstance(reply, redis.ResponseError) and "maxmemory" in str(reply)
-    )
 
 
 def data_cost(connection: PlainConnection, n_keys: int, *, value_size: int = 100) -> int:
@@ -133,7 +125,7 @@ def run_policy(
             if got is None:
                 ex = None if ttl is None else int(rng.integers(ttl[0], ttl[1] + 1))
                 pipe.set(mkey("evict", int(k)), value, ex=ex)
-        oom += sum(_is_oom(r) for r in pipe.execute(raise_on_error=False))
+        oom += sum(is_oom(r) for r in pipe.execute(raise_on_error=False))
     end = counters(connection)
     base = measured_from or start
     hits = end["keyspace_hits"] - base["keyspace_hits"]
@@ -184,8 +176,8 @@ def fill_unlimited(
     for i in range(n):
         pipe.set(mkey("unlimited", i), value)
         if i % 200 == 199:
-            oom += sum(_is_oom(r) for r in pipe.execute(raise_on_error=False))
-    oom += sum(_is_oom(r) for r in pipe.execute(raise_on_error=False))
+            oom += sum(is_oom(r) for r in pipe.execute(raise_on_error=False))
+    oom += sum(is_oom(r) for r in pipe.execute(raise_on_error=False))
     info = counters(connection)
     return {
         "written": n * value_size,

@@ -55,8 +55,13 @@ def mass_expiry(
     duration: float = 3.0,
     interval: float = 0.05,
     active: bool = True,
+    settle: float = 0.0,
 ) -> pd.DataFrame:
     """Keys that all get one TTL at once (a Lua loop), sampled while nobody reads them.
+
+    Sampling lasts ``duration`` seconds, then goes on for up to ``settle`` more seconds
+    while keys are left (a loaded machine gives the server's expiry cycle less CPU; the
+    bound keeps the wait finite).
 
     Columns: ``t`` (s since the keys were written), ``keys`` (``DBSIZE``: expired keys
     not yet reclaimed still count), ``expired_keys`` (INFO, since the start),
@@ -77,7 +82,10 @@ def mass_expiry(
         script(connection, PEXPIRE_ALL_LUA)(args=[mkey("mass", ""), n_keys, ttl_ms])
         written = 0.0
         rows = []
-        while (now := time.perf_counter() - t0) < duration + written:
+        size = n_keys
+        while (now := time.perf_counter() - t0) < duration + written or (
+            size > 0 and now < duration + written + settle
+        ):
             stats = connection.info("stats")
             size = int(connection.dbsize())
             past = now > written + ttl_ms / 1000

@@ -11,6 +11,10 @@ touching N keys in a loop would give most of them the same age. Instead every ke
 created with ``RESTORE ... IDLETIME`` (https://redis.io/docs/latest/commands/restore/):
 key *i* of N gets an idle time of ``N - i`` seconds, exactly what accessing them in order
 one second apart would leave.
+
+:func:`replay_with_ages` does the same for a whole cache-aside trace: every access is a
+``RESTORE ... REPLACE IDLETIME`` that dates it one (virtual) second after the previous one,
+so a trace that runs in seconds leaves keys as far apart in age as one running for hours.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ import pandas as pd
 
 from ..errors import MemoryLabError
 from ..kit.measure import progress
+from ..kit.workload import ZipfWorkload
 from ..types import PlainConnection
-from ._common import flush_sync, mkey, used_memory
+from ._common import counters, flush_sync, hit_ratio, is_oom, mkey, used_memory
+from .eviction import PolicyRun
 
 __all__ = [
     "approximated_lru",
@@ -32,6 +38,7 @@ __all__ = [
     "exact_lru_survivors",
     "lru_comparison",
     "plot_lru_runs",
+    "replay_with_ages",
 ]
 
 
@@ -195,3 +202,74 @@ def exact_lru_hit_ratio(trace: Iterable[int], capacity: int, *, warmup: float = 
                 cache.popitem(last=False)
     counted = len(keys) - n_warm
     return hits / counted if counted else 0.0
+
+
+def replay_with_ages(
+    connection: PlainConnection,
+    policy: str,
+    workload: ZipfWorkload,
+    *,
+    maxmemory: int,
+    ops: int = 30_000,
+    seconds_per_op: int = 1,
+    value_size: int = 100,
+    batch: int = 500,
+    warmup: float = 0.2,
+    seed: int = 0,
+) -> PolicyRun:
+    """A cache-aside run of ``workload`` in which access *i* happens ``seconds_per_op`` after *i-1*.
+
+    The same loop as :func:`redislab.memory.eviction.run_policy` (GET, and the key is then
+    stored), except that the store is always ``RESTORE key 0 <value> REPLACE IDLETIME t``
+    with ``t = (ops - i) * seconds_per_op``: on a hit it re-dates the key, on a miss it
+    inserts it, and the server's LRU clock sees access *i* exactly ``seconds_per_op``
+    seconds after access *i - 1* (the few real seconds the run lasts shift every key by
+    the same amount, in order). Only for LRU and random policies: under an LFU policy
+    ``RESTORE`` replaces the object and its counter starts again at 5.
+    Hits and misses come from ``INFO stats`` after the warm-up share of the trace.
+    """
+    if "lfu" in policy:
+        raise MemoryLabError("replay_with_ages re-creates keys: an LFU counter would restart")
+    if seconds_per_op < 1:
+        raise MemoryLabError("seconds_per_op must be at least 1 (the LRU clock's resolution)")
+    flush_sync(connection)
+    connection.config_set("maxmemory", 0)
+    probe = mkey("replay-probe")
+    connection.set(probe, b"v" * value_size)
+    payload = connection.dump(probe)
+    connection.delete(probe)
+    connection.config_set("maxmemory-policy", policy)
+    connection.config_set("maxmemory", maxmemory)
+    trace = workload.keys(ops, seed=seed)
+    start = counters(connection)
+    measured_from: dict[str, int] | None = None
+    oom = 0
+    n_warm = int(ops * warmup)
+    for lo in range(0, ops, batch):
+        if measured_from is None and lo >= n_warm:
+            measured_from = counters(connection)
+        pipe = connection.pipeline(transaction=False)
+        for i in range(lo, min(lo + batch, ops)):
+            name = mkey("evict", int(trace[i]))
+            pipe.get(name)
+            idle = (ops - i) * seconds_per_op
+            pipe.restore(name, 0, payload, replace=True, idletime=idle)
+        oom += sum(is_oom(reply) for reply in pipe.execute(raise_on_error=False))
+    end = counters(connection)
+    base = measured_from or start
+    hits = end["keyspace_hits"] - base["keyspace_hits"]
+    misses = end["keyspace_misses"] - base["keyspace_misses"]
+    run = PolicyRun(
+        policy=policy,
+        hit_ratio=hit_ratio(hits, misses),
+        hits=hits,
+        misses=misses,
+        evicted_keys=end["evicted_keys"] - start["evicted_keys"],
+        oom_errors=oom,
+        keys_at_end=int(connection.dbsize()),
+        maxmemory=maxmemory,
+        used_memory=end["used_memory"],
+    )
+    connection.config_set("maxmemory", 0)
+    flush_sync(connection)
+    return run

@@ -5,11 +5,14 @@ from __future__ import annotations
 import pytest
 
 from redislab.errors import MemoryLabError
+from redislab.kit.workload import ZipfWorkload
 from redislab.memory import (
     approximated_lru,
+    data_cost,
     exact_lru_hit_ratio,
     exact_lru_survivors,
     lru_comparison,
+    replay_with_ages,
 )
 
 
@@ -40,3 +43,23 @@ def test_more_samples_closer_to_exact(r):
     summary, runs = lru_comparison(r, samples=(1, 10), n_keys=2000, show_progress=False)
     assert set(runs) == {1, 10}
     assert summary.loc[10, "evicted_also_by_exact"] > summary.loc[1, "evicted_also_by_exact"]
+
+
+def test_replay_with_ages_lru_tracks_exact_random_does_not(r):
+    wl = ZipfWorkload(5000, s=1.0, seed=3)
+    limit = int(r.info("memory")["used_memory"]) + data_cost(r, wl.n_keys) // 5
+    trace = wl.keys(20_000, seed=4)
+    shortfall = {}
+    for policy in ("allkeys-random", "allkeys-lru"):
+        run = replay_with_ages(r, policy, wl, maxmemory=limit, ops=20_000, seed=4)
+        assert run.evicted_keys > 0 and run.oom_errors == 0
+        shortfall[policy] = exact_lru_hit_ratio(trace, run.keys_at_end) - run.hit_ratio
+    # each against an exact LRU of the size it kept, so the two sizes need not match
+    assert shortfall["allkeys-lru"] < 0.03
+    assert shortfall["allkeys-random"] > shortfall["allkeys-lru"] + 0.015
+    assert r.config_get("maxmemory")["maxmemory"] == "0"
+
+
+def test_replay_with_ages_refuses_lfu(r):
+    with pytest.raises(MemoryLabError):
+        replay_with_ages(r, "allkeys-lfu", ZipfWorkload(10), maxmemory=10**7, ops=10)
