@@ -9,6 +9,7 @@
   lost-write accounting, SIGSTOP partitions, retry presets, the fault sequence
 - :mod:`.claims`: :func:`claim`, the one way a notebook asserts a Redis claim
 - :mod:`.lua`: :func:`script`, the one way to register a Lua script
+- :mod:`.connections`: :func:`~.connections.clone`, a second client to the same server
 - :mod:`.notebook`: ``%load_ext redislab`` and the ``%%local_lab`` cell magic for
   sections that cannot run against ``REDISLAB_URL``
 

@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
-import redis
-
 from ..keys import MESSAGING, key
-from ..types import PlainConnection
-
-
-def client_like(connection: PlainConnection, **overrides: Any) -> PlainConnection:
-    """A new client to the same server as ``connection`` (own pool, own socket)."""
-    accepted = inspect.signature(redis.Redis.__init__).parameters
-    kw = {k: v for k, v in connection.connection_pool.connection_kwargs.items() if k in accepted}
-    kw.update(overrides)
-    return redis.Redis(**kw)
 
 
 def text(value: Any) -> str:

@@ -13,10 +13,10 @@ from typing import Any
 
 import pandas as pd
 
+from ..kit.connections import clone
 from ..kit.measure import summarize
 from ..lab.waits import wait_until
 from ..types import PlainConnection
-from ._common import client_like
 from .processes import WorkerProcess, claimed_key, current_key, done_key, progress_key, spawn
 from .pubsub import Subscriber
 from .queues import ReliableQueue
@@ -307,7 +307,7 @@ def _run_transport(
 ) -> dict[str, Any]:
     received: list[float] = []
     stop = threading.Event()
-    consumer = client_like(connection, decode_responses=True)
+    consumer = clone(connection, decode_responses=True)
     name = f"redislab:messaging:transport:{transport.split()[0].strip('/')}"
     processing = name + ":processing"
     connection.delete(name, processing)

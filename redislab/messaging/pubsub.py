@@ -29,10 +29,10 @@ import pandas as pd
 import redis
 
 from ..errors import MessagingError
+from ..kit.connections import clone
 from ..kit.measure import summarize
 from ..lab.waits import wait_until
 from ..types import PlainConnection
-from ._common import client_like
 
 __all__ = [
     "Subscriber",
@@ -71,7 +71,7 @@ class Subscriber:
     messages: list[Received] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._client = client_like(self.connection, decode_responses=True)
+        self._client = clone(self.connection, decode_responses=True)
         self._pubsub = self._client.pubsub()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -250,8 +250,8 @@ def double_delivery(connection: PlainConnection, *, timeout: float = 5.0) -> dic
 
 def cross_database(connection: PlainConnection, *, timeout: float = 5.0) -> dict[str, int]:
     """A subscriber connected to db 0 and a publisher on db 5: does the message arrive?"""
-    sub = Subscriber(client_like(connection, db=0), channels=["redislab.db"]).start()
-    publisher = client_like(connection, db=5)
+    sub = Subscriber(clone(connection, db=0), channels=["redislab.db"]).start()
+    publisher = clone(connection, db=5)
     try:
         answered = int(publisher.publish("redislab.db", "from db 5"))
         try:
@@ -391,7 +391,7 @@ def sharded_placement(
         slot = int(any_node.execute_command("CLUSTER", "KEYSLOT", ch))
         owner = next(n for n, c in nodes.items() if any(s <= slot <= e for s, e in
                                                           _own_slot_ranges(c)))  # fmt: skip
-        client = client_like(nodes[owner], decode_responses=True)
+        client = clone(nodes[owner], decode_responses=True)
         ps = client.pubsub()
         try:
             ps.ssubscribe(ch)

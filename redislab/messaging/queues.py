@@ -26,9 +26,9 @@ import redis
 
 from ..errors import MessagingError, RequestTimeout
 from ..keys import MESSAGING, key
+from ..kit.connections import clone
 from ..kit.lua import script
 from ..types import PlainConnection
-from ._common import client_like
 
 __all__ = [
     "DelayedQueue",
@@ -138,7 +138,7 @@ def spread(
     q = ReliableQueue(connection, name)
     connection.delete(q.queue, *(q.processing(f"w{i}") for i in range(workers)))
     counts = {f"w{i}": 0 for i in range(workers)}
-    clients = [client_like(connection) for _ in range(workers)]
+    clients = [clone(connection) for _ in range(workers)]
 
     def run(i: int) -> None:
         wq = ReliableQueue(clients[i], name)
@@ -179,7 +179,7 @@ def blocked_order(connection: PlainConnection, *, clients: int = 5) -> dict[str,
     name = key(MESSAGING, "queue", "blocked-order")
     connection.delete(name)
     got: dict[int, str] = {}
-    conns = [client_like(connection) for _ in range(clients)]
+    conns = [clone(connection) for _ in range(clients)]
     threads = []
     for i in range(clients):
 
@@ -314,7 +314,7 @@ def run_schedule(
     for name_, delay in schedule:
         due[name_] = start + delay
         q.schedule(name_, start + delay)
-    taker = client_like(connection)
+    taker = clone(connection)
     tq = DelayedQueue(taker, name)
     q.start_promoter()
     rows: list[dict[str, Any]] = []
@@ -352,7 +352,7 @@ class RpcServer:
         return key(MESSAGING, "rpc", self.name)
 
     def start(self) -> RpcServer:
-        client = client_like(self.connection)
+        client = clone(self.connection)
 
         def loop() -> None:
             try:

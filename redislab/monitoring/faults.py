@@ -23,9 +23,9 @@ from redis.retry import Retry
 
 from ..errors import MonitoringError
 from ..keys import MONITORING, key
+from ..kit.connections import clone
 from ..kit.lua import script
 from ..types import PlainConnection
-from ._common import clone
 
 __all__ = [
     "SLOW_LUA",

@@ -36,8 +36,8 @@ from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from ..errors import MonitoringError
+from ..kit.connections import clone
 from ..types import Connection, PlainConnection
-from ._common import clone
 from .metrics import COUNTERS, Scrape, scrape
 
 __all__ = ["RATES", "Sampler", "add_rates", "sampler_connections"]
