@@ -129,3 +129,14 @@ MONITORING = "monitoring"
 SKETCH = "sketch"
 """RedisBloom structures and their exact baselines: ``redislab:sketch:<kind>[:exact]``."""
 __all__ += ["SKETCH"]
+
+
+# 01.02 documents, search and vectors (RedisJSON, RediSearch, vector sets) ------
+DOCS = "docs"
+"""Documents stored three ways: ``redislab:docs:<string|hash|json>:<id>``."""
+SEARCH = "search"
+"""Indexed records and hand-built indexes: ``redislab:search:<hash|json>:<id>``,
+``redislab:search:idx:<field>:<value>``; RediSearch indexes are named ``redislab:search:ft:*``."""
+VECTORS = "vectors"
+"""Vectors as hashes (``redislab:vectors:item:<id>``) and vector sets (``redislab:vectors:set``)."""
+__all__ += ["DOCS", "SEARCH", "VECTORS"]
