@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import redis
 
 from ..errors import UsageError
 from ..lab.waits import wait_until
@@ -21,6 +22,7 @@ __all__ = [
     "Stopwatch",
     "percentile",
     "progress",
+    "round_trips",
     "summarize",
     "time_calls",
     "wait_until",
@@ -165,3 +167,33 @@ def wire_cost(connection: Connection, fn: Callable[[], Any], *, n: int) -> dict[
         "bytes_in": (c[1] - b[1] - _resp_request_bytes(_INFO_ARGS)) / n,
         "bytes_out": (c[2] - b[2] - b[3]) / n,
     }
+
+
+def round_trips(connection: Connection, fn: Callable[[Any], Any], *, n: int = 20) -> float:
+    """Average request/reply round trips per call of ``fn(client)``.
+
+    ``fn`` gets a fresh client to ``connection``'s server whose connections count their
+    socket writes (one per round trip: a pipeline or a ``MULTI`` block is one; a
+    ``WATCH``, ``GET``, ``MULTI``...``EXEC`` transaction three). The first call is a
+    warm-up, so the handshake (``HELLO``, ``CLIENT SETINFO``) is not counted.
+    """
+    sends = [0]
+    base: type[redis.Connection] = connection.connection_pool.connection_class
+
+    class Counting(base):  # type: ignore[valid-type]
+        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            sends[0] += 1
+            super().send_packed_command(command, check_health)
+
+    kwargs = dict(connection.connection_pool.connection_kwargs)
+    pool = redis.ConnectionPool(connection_class=Counting, **kwargs)
+    client = redis.Redis(connection_pool=pool)
+    try:
+        fn(client)
+        sends[0] = 0
+        for _ in range(n):
+            fn(client)
+        return sends[0] / n
+    finally:
+        client.close()
+        pool.disconnect()

@@ -20,12 +20,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-import redis
 
 from ..errors import StructureError
 from ..keys import DOCS, key
 from ..kit.features import has_module
-from ..kit.measure import progress, summarize, time_calls, wire_cost
+from ..kit.measure import progress, round_trips, summarize, time_calls, wire_cost
 from ..types import Connection
 
 DOC_LAYOUTS = ("string", "hash", "json")
@@ -173,34 +172,6 @@ def append_event(
         connection.execute_command(
             "JSON.ARRAPPEND", k, "$.events", json.dumps(dict(event), separators=(",", ":"))
         )
-
-
-class _CountingConnection(redis.Connection):
-    """A connection that counts the times it writes to the socket (one per round trip)."""
-
-    sends = 0
-
-    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        type(self).sends += 1
-        super().send_packed_command(command, check_health)
-
-
-def round_trips(connection: Connection, fn: Callable[[Connection], Any], *, n: int = 20) -> float:
-    """Average socket writes (request/reply round trips) per call of ``fn(client)``, on a
-    fresh client to the same server that counts them."""
-    kwargs = dict(connection.connection_pool.connection_kwargs)
-    counting = type("Counting", (_CountingConnection,), {"sends": 0})
-    pool = redis.ConnectionPool(connection_class=counting, **kwargs)
-    client = redis.Redis(connection_pool=pool)
-    try:
-        fn(client)  # warm-up: the handshake (HELLO / CLIENT SETINFO) is not the operation's
-        counting.sends = 0
-        for _ in range(n):
-            fn(client)
-        return counting.sends / n
-    finally:
-        client.close()
-        pool.disconnect()
 
 
 def document_comparison(

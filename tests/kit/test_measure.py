@@ -66,3 +66,18 @@ def test_progress_counts_and_can_be_silenced(monkeypatch, capsys):
     monkeypatch.setenv("REDISLAB_PROGRESS", "0")
     with progress(total=1, desc="ci") as bar:
         assert bar.disable
+
+
+def test_round_trips_counts_what_goes_over_the_wire(standalone_lab) -> None:
+    from redislab.kit.measure import round_trips
+
+    r = standalone_lab.client()
+    assert round_trips(r, lambda c: c.set("redislab:test:rt", 1), n=5) == 1
+    k = "redislab:test:rt"
+    assert round_trips(r, lambda c: c.pipeline().set(k, 1).get(k).execute(), n=5) == 1
+
+    def watched(c) -> None:  # WATCH, GET, then MULTI..EXEC in one write
+        c.transaction(lambda p: p.get(k) and (p.multi() or p.incr(k)), k)
+
+    assert round_trips(r, watched, n=5) == 3
+    r.delete("redislab:test:rt")
