@@ -17,12 +17,6 @@ the scheduler (the other tenants) more than the server. So a second ratio is pri
 SETs per second of the server's own CPU time, which is the server's throughput at
 saturation; the sampler's INFO calls lower it by exactly the CPU they take.
 
-With two or more CPUs the server is pinned to one CPU and everything else (this
-process with the sampler's thread, ``redis-benchmark``) to the others (``--no-pin`` to
-turn it off), so the sampler's *client-side* work does not take CPU from the server:
-the target is what sampling costs the server, not what a Python thread costs a
-2-core machine.
-
 The sampler's own cost is also read from the server: the ``usec`` that
 ``cmdstat_info`` and ``cmdstat_slowlog`` gained during a sampled round (minus the
 same in the unsampled round: the meter's own two ``INFO`` calls) over the round's
@@ -37,7 +31,6 @@ scrape cost. Exit status 1 with ``--strict`` if the target is missed.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -51,18 +44,6 @@ from redislab.keys import MONITORING, key
 from redislab.monitoring import Sampler
 
 RATIO_MIN = 0.98  # the sampler may cost at most 2% of the throughput
-CLIENT_CPUS: set[int] = set()  # where the load and the sampler run when pinned
-
-
-def pin(server_pid: int) -> str:
-    """The server on one CPU, this process (and the load it starts) on the others."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return "not pinned (one CPU)"
-    os.sched_setaffinity(server_pid, {cpus[0]})
-    CLIENT_CPUS.update(cpus[1:])
-    os.sched_setaffinity(0, CLIENT_CPUS)
-    return f"server pinned to CPU {cpus[0]}, load and sampler to {sorted(CLIENT_CPUS)}"
 
 
 def _counters(client: Any) -> dict[str, float]:
@@ -90,8 +71,6 @@ def saturate(lab: Lab, *, clients: int, pipeline: int, seconds: float) -> dict[s
     argv += ["SET", key(MONITORING, "bench", "__rand_int__"), "x"]
     probe = node.client()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if CLIENT_CPUS:
-        os.sched_setaffinity(proc.pid, CLIENT_CPUS)
     try:
         time.sleep(0.3)  # connections up, pipelines full
         c0 = _counters(probe)
@@ -120,14 +99,12 @@ def main() -> int:
     parser.add_argument("--pipeline", type=int, default=64)
     parser.add_argument("--interval", type=float, default=0.1, help="sampler interval (s)")
     parser.add_argument("--strict", action="store_true", help="exit 1 if the target is missed")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin server and load to CPUs")
     args = parser.parse_args()
 
     runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
     ratios, cpu_ratios, ticks = [], [], []
     with Lab.start("standalone") as lab:
-        pinned = "not pinned (--no-pin)" if args.no_pin else pin(int(lab.primary.pid or 0))
-        print(lab.server.label, f"(sampler every {args.interval * 1000:.0f} ms; {pinned})")
+        print(lab.server.label, f"(sampler every {args.interval * 1000:.0f} ms)")
         for i in range(args.rounds):
             pair: dict[bool, dict[str, float]] = {}
             for sampled in (False, True) if i % 2 == 0 else (True, False):
