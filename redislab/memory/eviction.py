@@ -10,6 +10,7 @@ Source: https://redis.io/docs/latest/develop/reference/eviction/ and ``src/evict
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -126,6 +127,21 @@ def run_policy(
                 ex = None if ttl is None else int(rng.integers(ttl[0], ttl[1] + 1))
                 pipe.set(mkey("evict", int(k)), value, ex=ex)
         oom += sum(is_oom(r) for r in pipe.execute(raise_on_error=False))
+    return finish_run(connection, policy, start=start, measured_from=measured_from, oom=oom,
+                      maxmemory=maxmemory)  # fmt: skip
+
+
+def finish_run(
+    connection: PlainConnection,
+    policy: str,
+    *,
+    start: dict[str, Any],
+    measured_from: dict[str, Any] | None,
+    oom: int,
+    maxmemory: int,
+) -> PolicyRun:
+    """The :class:`PolicyRun` of a replay (counters from ``measured_from``, else ``start``),
+    then ``maxmemory`` lifted and the server flushed for the next one."""
     end = counters(connection)
     base = measured_from or start
     hits = end["keyspace_hits"] - base["keyspace_hits"]

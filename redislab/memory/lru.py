@@ -29,8 +29,8 @@ from ..errors import MemoryLabError
 from ..kit.measure import progress
 from ..kit.workload import ZipfWorkload
 from ..types import PlainConnection
-from ._common import counters, flush_sync, hit_ratio, is_oom, mkey, used_memory
-from .eviction import PolicyRun
+from ._common import counters, flush_sync, is_oom, mkey, used_memory
+from .eviction import PolicyRun, finish_run
 
 __all__ = [
     "approximated_lru",
@@ -255,21 +255,5 @@ def replay_with_ages(
             idle = (ops - i) * seconds_per_op
             pipe.restore(name, 0, payload, replace=True, idletime=idle)
         oom += sum(is_oom(reply) for reply in pipe.execute(raise_on_error=False))
-    end = counters(connection)
-    base = measured_from or start
-    hits = end["keyspace_hits"] - base["keyspace_hits"]
-    misses = end["keyspace_misses"] - base["keyspace_misses"]
-    run = PolicyRun(
-        policy=policy,
-        hit_ratio=hit_ratio(hits, misses),
-        hits=hits,
-        misses=misses,
-        evicted_keys=end["evicted_keys"] - start["evicted_keys"],
-        oom_errors=oom,
-        keys_at_end=int(connection.dbsize()),
-        maxmemory=maxmemory,
-        used_memory=end["used_memory"],
-    )
-    connection.config_set("maxmemory", 0)
-    flush_sync(connection)
-    return run
+    return finish_run(connection, policy, start=start, measured_from=measured_from, oom=oom,
+                      maxmemory=maxmemory)  # fmt: skip
