@@ -1,6 +1,6 @@
 """The layout rule (docs/DESIGN.md), checked on the source: imports only go downward.
 
-the face (errors, keys, types) <- the lab <- the kit <- each theme <- design; a theme
+the bottom (errors, keys, replies, types) <- the lab <- the kit <- each theme <- design; a theme
 never imports another theme; design imports only themes' packages, not their modules.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import redislab
 
 PKG = Path(redislab.__file__).parent
-BOTTOM = {"errors", "keys", "types", "_version"}
+BOTTOM = {"errors", "keys", "replies", "types", "_version"}
 FACE = {
     "__init__",
     "__main__",

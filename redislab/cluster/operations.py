@@ -39,6 +39,8 @@ from ..keys import CLUSTER, key
 from ..kit.features import has_command
 from ..kit.measure import progress as progress_bar
 from ..lab.formation import node_id
+from ..lab.slots import slot_ranges
+from ..replies import text
 from .hashing import SLOTS, key_slot, tag_for_slot
 
 if TYPE_CHECKING:
@@ -84,10 +86,6 @@ def _plain(connection: redis.Redis | RedisCluster) -> redis.Redis:
     return connection
 
 
-def _text(reply: Any) -> str:
-    return reply.decode() if isinstance(reply, bytes) else str(reply)
-
-
 def _address(connection: redis.Redis) -> str:
     kw = connection.connection_pool.connection_kwargs
     return f"{kw['host']}:{int(kw['port'])}"
@@ -117,7 +115,7 @@ def cluster_nodes(connection: redis.Redis | RedisCluster) -> pd.DataFrame:
     if isinstance(raw, dict):  # some redis-py versions parse it; ask again for the text
         raw = conn.execute_command("CLUSTER NODES", NEVER_DECODE=True)
     rows = []
-    for line in _text(raw).strip().splitlines():
+    for line in text(raw).strip().splitlines():
         parts = line.split()
         nid, addr, flags, master, _ping, _pong, epoch, link = parts[:8]
         flag_set = set(flags.split(","))
@@ -150,19 +148,17 @@ def slot_map(
     lab's node name if ``names`` maps addresses to names, else the address),
     ``replicas`` (addresses).
     """
-    reply = _plain(connection).execute_command("CLUSTER", "SLOTS")
     rows = []
-    for entry in reply:
-        lo, hi, primary, *replicas = entry
-        addr = f"{_text(primary[0])}:{int(primary[1])}"
+    for r in slot_ranges(_plain(connection)):
+        addr = f"{r.primary[0]}:{r.primary[1]}"
         rows.append(
             {
-                "first": int(lo),
-                "last": int(hi),
-                "slots": int(hi) - int(lo) + 1,
+                "first": r.first,
+                "last": r.last,
+                "slots": r.slots,
                 "primary": addr,
                 "owner": (names or {}).get(addr, addr),
-                "replicas": [f"{_text(r[0])}:{int(r[1])}" for r in replicas],
+                "replicas": [f"{h}:{p}" for h, p in r.replicas],
             }
         )
     df = pd.DataFrame(rows, columns=["first", "last", "slots", "primary", "owner", "replicas"])

@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import redis
 from redis.cluster import ClusterNode, RedisCluster
-from redis.exceptions import MovedError
 
 from ..errors import ClusterError
+from ..kit.connections import readonly_probe
 from ..kit.timeline import no_retry
+from ..lab.slots import slot_ranges, wait_replicas_listed
 
 if TYPE_CHECKING:
     from ..lab.lab import Lab
@@ -64,8 +65,11 @@ def cluster_read_distribution(lab: Lab, keys: Sequence[str], strategy: Any) -> p
     """
     nodes = [n for n in lab.data_nodes if n.alive]
     direct = {n.name: n.client(socket_timeout=5, retry=no_retry()) for n in nodes}
-    rc = _cluster_client(nodes, strategy)
+    rc: RedisCluster | None = None
     try:
+        if strategy is not None:  # a replica missing from CLUSTER SLOTS sends its reads home
+            wait_replicas_listed(list(direct.values()))
+        rc = _cluster_client(nodes, strategy)
         before = {name: _gets(c) for name, c in direct.items()}
         for k in keys:
             rc.get(k)
@@ -80,7 +84,8 @@ def cluster_read_distribution(lab: Lab, keys: Sequence[str], strategy: Any) -> p
                 }
             )
     finally:
-        rc.close()
+        if rc is not None:
+            rc.close()
         for c in direct.values():
             c.close()
     return pd.DataFrame(rows)
@@ -115,6 +120,13 @@ def cluster_read_throughput(
     """
     nodes = [n for n in lab.data_nodes if n.alive]
     direct = {n.name: n.client(socket_timeout=5, retry=no_retry()) for n in nodes}
+    try:
+        if strategy is not None:  # a replica missing from CLUSTER SLOTS sends its reads home
+            wait_replicas_listed(list(direct.values()))
+    except BaseException:
+        for c in direct.values():
+            c.close()
+        raise
     clients = [_cluster_client(nodes, strategy) for _ in range(threads)]
     stop = threading.Event()
     counts = [0] * threads
@@ -172,31 +184,19 @@ def replica_get_without_readonly(replica: Node, keys: Sequence[str]) -> dict[str
     Picks the first of ``keys`` whose slot the replica's primary serves (from
     ``CLUSTER SLOTS``), then on one new connection sends ``GET`` (the cluster
     specification: a replica redirects with ``MOVED`` to its primary), ``READONLY``,
-    and ``GET`` again (now the replica answers). Returns ``key``, ``slot``, ``before``
-    and ``after`` (the reply or the error text).
+    and ``GET`` again (now the replica answers): :func:`~redislab.kit.connections.readonly_probe`.
+    Returns ``key``, ``slot``, ``before`` and ``after`` (the value, or the error as
+    ``MovedError: <slot> <address>``) and ``before_error`` / ``after_error``.
     """
     client = replica.client(socket_timeout=5, retry=no_retry())
     try:
-        mine: list[tuple[int, int]] = []
-        for start, end, *nodes in client.execute_command("CLUSTER SLOTS"):
-            if any(int(n[1]) == replica.port for n in nodes[1:]):
-                mine.append((int(start), int(end)))
+        mine = [r for r in slot_ranges(client) if any(p == replica.port for _, p in r.replicas)]
         for k in keys:
             slot = int(client.execute_command("CLUSTER KEYSLOT", k))
-            if any(a <= slot <= b for a, b in mine):
+            if any(slot in r for r in mine):
                 break
         else:
             raise ClusterError(f"none of the keys lives in {replica.name}'s shard")
-        out: dict[str, Any] = {"key": k, "slot": slot}
-        for stage in ("before", "after"):
-            if stage == "after":
-                client.execute_command("READONLY")
-            try:
-                out[stage] = f"value {client.execute_command('GET', k)!r}"
-            except MovedError as exc:
-                out[stage] = f"MOVED {exc}"
-            except redis.ResponseError as exc:
-                out[stage] = str(exc)
-        return out
+        return {"key": k, "slot": slot, **readonly_probe(client, k)}
     finally:
         client.close()

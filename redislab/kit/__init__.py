@@ -9,7 +9,8 @@
   lost-write accounting, SIGSTOP partitions, retry presets, the fault sequence
 - :mod:`.claims`: :func:`claim`, the one way a notebook asserts a Redis claim
 - :mod:`.lua`: :func:`script`, the one way to register a Lua script
-- :mod:`.connections`: :func:`~.connections.clone`, a second client to the same server
+- :mod:`.connections`: :func:`~.connections.clone`, a second client to the same server;
+  :func:`~.connections.readonly_probe`, GET before and after READONLY on one connection
 - :mod:`.notebook`: ``%load_ext redislab`` and the ``%%local_lab`` cell magic for
   sections that cannot run against ``REDISLAB_URL``
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from ..lab.waits import wait_until
 from .claims import LEDGER, Claim, claim, claims_table
+from .connections import clone, readonly_probe, reply_text
 from .features import has_command, has_module, server_engine, server_version
 from .loads import FailoverRun, WriteLoad, lost_writes, paused, plot_writes, sync_replicas
 from .lua import script
@@ -38,6 +40,7 @@ __all__ = [
     "backoff_retry",
     "claim",
     "claims_table",
+    "clone",
     "has_command",
     "has_module",
     "lost_writes",
@@ -46,6 +49,8 @@ __all__ = [
     "percentile",
     "plot_writes",
     "progress",
+    "readonly_probe",
+    "reply_text",
     "script",
     "server_engine",
     "server_version",

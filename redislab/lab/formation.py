@@ -21,6 +21,7 @@ from ..errors import StartupTimeout, TopologyError, WaitTimeout
 from .node import Node
 from .ports import reserve_port
 from .servers import ServerInfo
+from .slots import CLUSTER_SLOTS, slot_ranges, split_slots
 from .tls import TLSFiles, tls_directives
 from .topology import Topology
 from .waits import Deadline, wait_until
@@ -37,15 +38,6 @@ __all__ = [
     "wait_sentinel_primary",
     "wait_sentinels",
 ]
-
-CLUSTER_SLOTS = 16384
-"""Redis Cluster's slot count (cluster spec: ``HASH_SLOT = CRC16(key) mod 16384``)."""
-
-
-def split_slots(n: int) -> list[tuple[int, int]]:
-    """Slot ranges for ``n`` primaries, as ``redis-cli --cluster create`` splits them."""
-    per = CLUSTER_SLOTS / n
-    return [(round(i * per), round((i + 1) * per) - 1) for i in range(n)]
 
 
 def node_id(connection: redis.Redis) -> str:
@@ -145,12 +137,10 @@ def cluster_ok(connections: Sequence[redis.Redis]) -> bool:
         text = info.decode() if isinstance(info, bytes) else str(info)
         if "cluster_state:ok" not in text:
             return False
-        served = 0
-        for lo, hi, owner, *_ in c.execute_command("CLUSTER", "SLOTS"):
-            if int(owner[1]) not in ports:
-                return False
-            served += int(hi) - int(lo) + 1
-        if served != CLUSTER_SLOTS:
+        ranges = slot_ranges(c)
+        if any(r.primary[1] not in ports for r in ranges):
+            return False
+        if sum(r.slots for r in ranges) != CLUSTER_SLOTS:
             return False
     return True
 

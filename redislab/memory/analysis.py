@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import redis
 
+from ..replies import text
 from ..types import PlainConnection
 from ._common import flush_sync, mkey
 
@@ -47,10 +48,6 @@ class KeyspaceReport:
     def estimated_bytes(self) -> float:
         """Estimated ``MEMORY USAGE`` summed over every key."""
         return float(self.by_type["bytes"].sum())
-
-
-def _text(v: object) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def analyse_keyspace(
@@ -94,13 +91,13 @@ def analyse_keyspace(
             kind, enc, size = replies[3 * i : 3 * i + 3]
             if size is None or isinstance(size, redis.ResponseError):
                 continue  # gone between SCAN and now
-            name = _text(n)
+            name = text(n)
             rows.append(
                 {
                     "key": name,
                     "prefix": sep.join(name.split(sep)[:depth]),
-                    "type": _text(kind),
-                    "encoding": _text(enc),
+                    "type": text(kind),
+                    "encoding": text(enc),
                     "bytes": int(size),
                 }
             )
@@ -133,10 +130,10 @@ def memory_overview(connection: PlainConnection) -> tuple[pd.Series, str]:
     for k, v in stats.items():
         if isinstance(v, dict):
             for k2, v2 in v.items():
-                flat[f"{_text(k)}.{_text(k2)}"] = v2
+                flat[f"{text(k)}.{text(k2)}"] = v2
         else:
-            flat[_text(k)] = v
-    doctor = _text(connection.execute_command("MEMORY", "DOCTOR"))
+            flat[text(k)] = v
+    doctor = text(connection.execute_command("MEMORY", "DOCTOR"))
     return pd.Series(flat, name="MEMORY STATS"), doctor
 
 

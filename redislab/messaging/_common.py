@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..keys import MESSAGING, key
-
-
-def text(value: Any) -> str:
-    """``value`` as ``str`` (redis-py answers bytes without ``decode_responses``)."""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def done_key(experiment: str) -> str:

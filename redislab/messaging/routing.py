@@ -37,8 +37,8 @@ import redis
 from ..errors import MessagingError
 from ..keys import MESSAGING, key
 from ..lab.waits import wait_until
+from ..replies import text
 from ..types import PlainConnection
-from ._common import text
 from .pubsub import Subscriber
 from .streams import decode_json
 

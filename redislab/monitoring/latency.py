@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..replies import text
 from ..types import PlainConnection
 
 __all__ = ["latency_doctor", "latency_history", "latency_latest", "latency_threshold"]
-
-
-def _text(value: object) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def latency_threshold(connection: PlainConnection) -> int:
@@ -33,7 +30,7 @@ def latency_latest(connection: PlainConnection) -> pd.DataFrame:
         event, when, latest, worst = entry[:4]
         rows.append(
             {
-                "event": _text(event),
+                "event": text(event),
                 "time": pd.Timestamp(int(when), unit="s", tz="UTC"),
                 "latest_ms": int(latest),
                 "max_ms": int(worst),
@@ -55,4 +52,4 @@ def latency_history(connection: PlainConnection, event: str = "command") -> pd.D
 
 def latency_doctor(connection: PlainConnection) -> str:
     """``LATENCY DOCTOR``: the server's own human-readable analysis of its spikes."""
-    return _text(connection.execute_command("LATENCY", "DOCTOR"))
+    return text(connection.execute_command("LATENCY", "DOCTOR"))

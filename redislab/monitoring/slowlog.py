@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..replies import text
 from ..types import PlainConnection
 
 __all__ = ["slowlog", "slowlog_by_command", "slowlog_settings"]
 
 _COLUMNS = ["id", "start_time", "duration_us", "command", "name", "args", "client"]
-
-
-def _text(value: object) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def slowlog_settings(connection: PlainConnection) -> dict[str, int]:
@@ -39,7 +36,7 @@ def slowlog(connection: PlainConnection, count: int = 128) -> pd.DataFrame:
     entries = connection.slowlog_get(count)
     rows = []
     for e in entries:
-        command = _text(e.get("command", ""))
+        command = text(e.get("command", ""))
         rows.append(
             {
                 "id": int(e["id"]),
@@ -48,7 +45,7 @@ def slowlog(connection: PlainConnection, count: int = 128) -> pd.DataFrame:
                 "command": command,
                 "name": command.split(" ", 1)[0].lower(),
                 "args": len(command.split(" ")) - 1,
-                "client": _text(e.get("client_address", "")),
+                "client": text(e.get("client_address", "")),
             }
         )
     frame = pd.DataFrame(rows, columns=_COLUMNS)

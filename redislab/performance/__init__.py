@@ -9,8 +9,9 @@
 - :mod:`.network`: TCP_NODELAY and keepalive on the client, ``tcp-keepalive`` on the server;
 - :mod:`.ceiling`: ``redis-benchmark`` on the same server, a profile of one redis-py call;
 - :mod:`.slow`: big keys and slow commands seen by a probe client, persistence spikes;
-- :mod:`.scaling`: one read workload from client processes against a standalone server,
-  replicas and the cluster, with each server's own GET count and CPU time.
+- :mod:`.scaling`: one read workload from client processes (:mod:`.processes`) against
+  a standalone server, replicas and the cluster (:mod:`.plans`, :mod:`.placement`), with
+  each server's own GET count and CPU time.
 
 Every result is relative: a ratio against a baseline measured in the same run.
 """
@@ -48,23 +49,16 @@ from .pipelining import (
     syscalls_per_command,
     transaction_comparison,
 )
-from .scaling import (
-    ClientProcesses,
-    Endpoint,
-    Plan,
-    ScalingRuns,
-    Workload,
-    cluster_plan,
+from .placement import (
     placement,
     replica_reads,
     replica_refuses_write,
-    replicas_plan,
-    scale_out,
-    server_counters,
-    standalone_plan,
     wait_replicas,
     wrong_node_replies,
 )
+from .plans import Endpoint, Plan, Workload, cluster_plan, replicas_plan, standalone_plan
+from .processes import ClientProcesses, server_counters
+from .scaling import ScalingRuns, scale_out
 from .slow import (
     big_set,
     command_usec,

@@ -23,6 +23,7 @@ import pandas as pd
 import redis
 
 from ..keys import SECURITY_APP, SECURITY_BILLING, SECURITY_QUEUE, SECURITY_REPORT, key
+from ..replies import text
 from ..types import PlainConnection
 
 __all__ = [
@@ -97,12 +98,6 @@ def intended_policy(*, selectors: bool = True) -> pd.DataFrame:
     )
 
 
-def _text(reply: object) -> str:
-    if isinstance(reply, bytes):
-        return reply.decode(errors="replace")
-    return str(reply)
-
-
 def run_matrix(
     clients: Mapping[str, PlainConnection],
     *,
@@ -122,19 +117,19 @@ def run_matrix(
             outcome[user], detail[user] = [], []
             for op in operations:
                 try:
-                    reply = _text(client.execute_command(*op.args))
+                    reply = text(client.execute_command(*op.args))
                     verdict = "allowed"
                 except redis.exceptions.NoPermissionError as exc:
                     reply, verdict = f"NOPERM {exc}", "denied"
                 except redis.ResponseError as exc:
-                    text = str(exc)
-                    if text.startswith("NOPERM"):
+                    message = str(exc)
+                    if message.startswith("NOPERM"):
                         verdict = "denied"
-                    elif "command not allowed" in text:
+                    elif "command not allowed" in message:
                         verdict = "blocked"
                     else:
                         verdict = "allowed"
-                    reply = text
+                    reply = message
                 outcome[user].append(verdict)
                 detail[user].append(reply[:80])
     finally:
@@ -159,7 +154,7 @@ def dryrun_matrix(
     for user in users:
         col = []
         for op in operations:
-            reply = _text(connection.execute_command("ACL", "DRYRUN", user, *op.args))
+            reply = text(connection.execute_command("ACL", "DRYRUN", user, *op.args))
             col.append("allowed" if reply == "OK" else "denied")
         data[user] = col
     return pd.DataFrame(data, index=[op.label for op in operations])

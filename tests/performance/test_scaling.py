@@ -6,22 +6,16 @@ import psutil
 import pytest
 from redis.crc import key_slot
 
-from redislab.errors import ClientProcessError, PerformanceError
 from redislab.performance import (
     ClientProcesses,
-    Endpoint,
-    Plan,
     Workload,
     cluster_plan,
     placement,
-    replica_reads,
     replica_refuses_write,
     replicas_plan,
     scale_out,
-    server_counters,
     standalone_plan,
     wait_replicas,
-    wrong_node_replies,
 )
 
 WORKLOAD = Workload(n_keys=2_000, value_size=24, seed=7)
@@ -40,37 +34,6 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-def test_workload_writes_seeded_values(standalone_lab):
-    r = standalone_lab.primary.client(decode_responses=False)
-    assert WORKLOAD.load(r) == 2_000
-    assert r.get(WORKLOAD.key(123)) == WORKLOAD.value(123)
-    assert len(WORKLOAD.value(5)) == 24 and WORKLOAD.value(5) != Workload(2_000, 24, 8).value(5)
-    assert WORKLOAD.key(0).startswith("redislab:perf:scale:")
-    with pytest.raises(PerformanceError):
-        Workload(n_keys=0)
-
-
-def test_plan_checks_its_shards(standalone_lab):
-    ep = Endpoint.of(standalone_lab.primary, "primary")
-    with pytest.raises(PerformanceError):
-        Plan("two shards, no owners", ((ep,), (ep,)))
-    with pytest.raises(PerformanceError):
-        Plan("owner out of range", ((ep,),), owner=(0, 1))
-    with pytest.raises(PerformanceError):
-        replicas_plan(standalone_lab)
-    assert standalone_plan(standalone_lab).endpoints == [ep]
-
-
-def test_server_counters_count_gets(standalone_lab):
-    r = standalone_lab.primary.client()
-    before = server_counters(r)
-    for _ in range(25):
-        r.get("redislab:perf:scale:none")
-    after = server_counters(r)
-    assert after["gets"] - before["gets"] == 25
-    assert after["commands"] - before["commands"] >= 25
 
 
 def test_reads_spread_over_replicas_match_the_servers_counts(replicated_lab, clients):
@@ -123,29 +86,3 @@ def test_cluster_plan_follows_the_servers_slots(cluster_lab, clients):
     assert (nodes["gets"] == nodes["sent"]).all() and (nodes["gets"] > 0).all()
     assert (runs.runs.errors == 0).all() and (runs.runs.mismatches == 0).all()
     assert nodes.loc[plan.name, "share"].between(0.25, 0.42).all()
-
-
-def test_a_node_redirects_keys_it_does_not_serve(cluster_lab):
-    WORKLOAD.load(cluster_lab.client())
-    wrong = wrong_node_replies(cluster_lab, WORKLOAD, n=10)
-    assert wrong["sent"] == 10 and wrong["moved"] == 10 and wrong["values"] == 0
-    replica = replica_reads(cluster_lab, WORKLOAD)
-    assert replica["before"].startswith("MovedError") and replica["after"] == replica["expected"]
-
-
-def test_cluster_plan_needs_a_cluster(standalone_lab):
-    with pytest.raises(PerformanceError):
-        cluster_plan(standalone_lab, WORKLOAD)
-
-
-def test_a_failing_worker_is_reported_and_every_process_stops(standalone_lab):
-    dead = Plan("nobody listens", ((Endpoint("gone", "127.0.0.1", 1),),))
-    with ClientProcesses(2) as pool:
-        pids = pool.pids
-        with pytest.raises(ClientProcessError, match="failed"):
-            pool.run(dead, WORKLOAD, duration=0.2, timeout=20)
-        with pytest.raises(ClientProcessError, match="cannot run"):
-            pool.run(standalone_plan(standalone_lab), WORKLOAD, duration=0.2)
-    assert len(pids) == 2 and not any(_alive(p) for p in pids)
-    with pytest.raises(PerformanceError):
-        ClientProcesses(0)
