@@ -22,6 +22,7 @@ from redis.cluster import ClusterNode, RedisCluster
 
 from ..errors import ClusterError
 from ..kit.connections import readonly_probe
+from ..kit.counters import command_total
 from ..kit.timeline import no_retry
 from ..lab.slots import slot_ranges, wait_replicas_listed
 
@@ -51,9 +52,7 @@ def read_strategies() -> list[Any]:
 
 
 def _gets(client: redis.Redis) -> int:
-    stats = client.info("commandstats")
-    entry = stats.get("cmdstat_get", {"calls": 0})
-    return int(entry["calls"] if isinstance(entry, dict) else entry)
+    return int(command_total(client, "get"))
 
 
 def cluster_read_distribution(lab: Lab, keys: Sequence[str], strategy: Any) -> pd.DataFrame:

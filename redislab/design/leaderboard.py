@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import DesignError
 from ..keys import LEADERBOARD, key
+from ..kit.counters import command_stats
 from ..kit.measure import progress
 from ..types import Connection
 
@@ -153,8 +154,7 @@ def _usec_once(
         else:
             raise DesignError(f"unknown command {command!r}")
     pipe.execute()
-    stats = connection.info("commandstats")
-    return float(stats[f"cmdstat_{command}"]["usec_per_call"])
+    return command_stats(connection)[command]["usec_per_call"]
 
 
 @dataclass

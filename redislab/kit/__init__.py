@@ -11,6 +11,7 @@
 - :mod:`.lua`: :func:`script`, the one way to register a Lua script
 - :mod:`.connections`: :func:`~.connections.clone`, a second client to the same server;
   :func:`~.connections.readonly_probe`, GET before and after READONLY on one connection
+- :mod:`.counters`: a server's own per-command counters (``INFO commandstats``)
 - :mod:`.notebook`: ``%load_ext redislab`` and the ``%%local_lab`` cell magic for
   sections that cannot run against ``REDISLAB_URL``
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 from ..lab.waits import wait_until
 from .claims import LEDGER, Claim, claim, claims_table
 from .connections import clone, readonly_probe, reply_text
+from .counters import command_calls, command_stats, command_total
 from .features import has_command, has_module, server_engine, server_version
 from .loads import FailoverRun, WriteLoad, lost_writes, paused, plot_writes, sync_replicas
 from .lua import script
@@ -41,6 +43,9 @@ __all__ = [
     "claim",
     "claims_table",
     "clone",
+    "command_calls",
+    "command_stats",
+    "command_total",
     "has_command",
     "has_module",
     "lost_writes",

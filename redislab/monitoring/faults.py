@@ -24,6 +24,7 @@ from redis.retry import Retry
 from ..errors import MonitoringError
 from ..keys import MONITORING, key
 from ..kit.connections import clone
+from ..kit.counters import command_stats
 from ..kit.lua import script
 from ..types import PlainConnection
 
@@ -196,10 +197,10 @@ def blocked_client(connection: PlainConnection, *, seconds: float = 2.0) -> Iter
 def _script_usec(connection: PlainConnection) -> float | None:
     """Server-side microseconds spent in EVAL/EVALSHA so far (``INFO commandstats``)."""
     try:
-        stats = connection.info("commandstats")
+        stats = command_stats(connection)
     except redis.exceptions.ResponseError:  # INFO not allowed (ACL)
         return None
-    return float(sum(stats.get(f"cmdstat_{c}", {}).get("usec", 0) for c in ("eval", "evalsha")))
+    return sum(stats.get(c, {}).get("usec", 0.0) for c in ("eval", "evalsha"))
 
 
 def slow_scripts(connection: PlainConnection, *, ms: int = 30, times: int = 3) -> list[int]:

@@ -17,6 +17,7 @@ import pandas as pd
 from ..errors import PerformanceError
 from ..keys import PERFORMANCE, key
 from ..kit.bench import median_ratio, sweep
+from ..kit.counters import command_calls
 from ..types import PlainConnection
 
 __all__ = [
@@ -111,9 +112,7 @@ def _stats(connection: PlainConnection) -> tuple[int, int]:
     info = connection.info("stats")
     if "total_reads_processed" not in info:
         raise PerformanceError("this server's INFO stats has no total_reads_processed")
-    cmd = connection.info("commandstats")
-    calls = sum(int(v["calls"]) for v in cmd.values() if isinstance(v, dict))
-    return int(info["total_reads_processed"]), calls
+    return int(info["total_reads_processed"]), sum(command_calls(connection).values())
 
 
 def syscalls_per_command(

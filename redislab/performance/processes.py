@@ -20,6 +20,7 @@ import traceback
 from typing import Any, cast
 
 from ..errors import ClientProcessError, PerformanceError
+from ..kit.counters import command_total
 from ..types import PlainConnection
 from .plans import Plan, Workload
 
@@ -30,10 +31,8 @@ __all__ = ["ClientProcesses", "server_counters"]
 def server_counters(connection: PlainConnection) -> dict[str, float]:
     """The server's own count of ``GET`` calls, commands processed, and CPU seconds."""
     info = connection.info()
-    stats = connection.info("commandstats")
-    get = stats.get("cmdstat_get", {})
     return {
-        "gets": float(get.get("calls", 0) if isinstance(get, dict) else 0),
+        "gets": command_total(connection, "get"),
         "commands": float(info.get("total_commands_processed", 0)),
         "cpu_s": float(info.get("used_cpu_user", 0.0)) + float(info.get("used_cpu_sys", 0.0)),
     }

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..keys import PERFORMANCE, key
 from ..kit.bench import LatencyProbe
+from ..kit.counters import command_total
 from ..kit.lua import script
 from ..types import PlainConnection
 
@@ -134,5 +135,4 @@ def command_usec(connection: PlainConnection, command: str) -> int:
     The server's own clock: a difference of two readings is the time the command ran on
     the main thread, free of the client's scheduling delays.
     """
-    stats = connection.info("commandstats").get(f"cmdstat_{command.lower()}")
-    return int(stats["usec"]) if stats else 0
+    return int(command_total(connection, command, "usec"))

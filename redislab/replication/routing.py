@@ -26,6 +26,7 @@ import redis
 
 from ..errors import RoutingError
 from ..keys import ROUTING, key
+from ..kit.counters import command_calls
 from ..kit.measure import progress
 from ..kit.timeline import Timeline, no_retry
 
@@ -49,15 +50,6 @@ FAILURES = (redis.ConnectionError, redis.TimeoutError)
 
 
 # ------------------------------------------------------------------ counters
-def command_calls(connection: redis.Redis) -> dict[str, int]:
-    """``INFO commandstats`` as ``{command: calls}`` (``get``, ``set``, ``info``...)."""
-    stats = connection.info("commandstats")
-    return {
-        name.removeprefix("cmdstat_"): int(v["calls"] if isinstance(v, dict) else v)
-        for name, v in stats.items()
-    }
-
-
 def calls_delta(
     clients: Mapping[str, redis.Redis],
     work: Callable[[], Any],
