@@ -43,7 +43,7 @@ from . import clients, formation, readiness, records, spawning, specs
 from .modules import require as modules_require
 from .node import Node
 from .process import PDEATHSIG_SUPPORTED
-from .registry import cleanup_stale, labs_dir, write_record
+from .registry import cleanup_stale, labs_dir, process_start_ticks, write_record
 from .servers import ServerInfo, find_server, server_info
 from .specs import BOOTSTRAPS
 from .tls import TLSFiles, make_tls_files
@@ -465,6 +465,7 @@ class Lab:
                 "config": {k: str(v) for k, v in self.config.items()},
                 "sentinel_settings": self.sentinel_settings,
                 "owner_pid": os.getpid(),
+                "owner_start_ticks": process_start_ticks(os.getpid()),
                 "created": self.created,
                 "detached": self.detached,
                 "workdir": str(self.workdir),

@@ -4,8 +4,16 @@ Each lab has a directory ``<REDISLAB_HOME or ~/.cache/redislab>/labs/<name>/``
 holding ``lab.json`` and a sub-directory per node. ``lab.json`` names the owner
 process; a lab whose owner died (and that was not started detached by
 ``redislab up``) is stale: its servers are killed and its directory removed at
-the next start. Servers are matched by pid *and* command line, so a recycled pid
-is never killed by mistake.
+the next start. Servers are matched by pid *and* working directory, so a recycled
+pid is never killed by mistake.
+
+The owner is matched by pid *and* its start time. On Linux that is the kernel's
+``starttime`` (``/proc/<pid>/stat``, clock ticks since boot), which no change of the
+wall clock moves: psutil's ``create_time()`` is boot time + ticks, and the boot time it
+reads (``btime``) shifts when the wall clock jumps, as it does when a virtual machine is
+paused and restored. Compared against a wall-clock ``created``, that jump once made a
+live owner look younger than its lab, so another process's ``Lab.start`` killed a
+running lab as stale (a CI run, two test suites sharing the labs directory).
 """
 
 from __future__ import annotations
@@ -21,7 +29,16 @@ import psutil
 
 from .servers import _cache_dir
 
-__all__ = ["cleanup_stale", "kill_pids", "labs_dir", "list_records", "read_record", "write_record"]
+__all__ = [
+    "cleanup_stale",
+    "kill_pids",
+    "labs_dir",
+    "list_records",
+    "owner_alive",
+    "process_start_ticks",
+    "read_record",
+    "write_record",
+]
 
 
 def labs_dir() -> Path:
@@ -99,15 +116,38 @@ def kill_pids(record: dict[str, Any]) -> int:
     return len(procs)
 
 
+def process_start_ticks(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (Linux ``/proc``); None elsewhere.
+
+    Field 22 of ``/proc/<pid>/stat``; the command name (field 2) may hold spaces and
+    parentheses, so the fields are counted after its closing parenthesis.
+    """
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    try:
+        return int(raw[raw.rindex(b")") + 2 :].split()[19])
+    except (ValueError, IndexError):
+        return None
+
+
 def owner_alive(record: dict[str, Any]) -> bool:
+    """Whether the process that owns ``record`` still runs (that process, not a reused pid)."""
     pid = record.get("owner_pid")
     if not pid:
         return False
     try:
         proc = psutil.Process(pid)
-        return proc.create_time() <= record.get("created", float("inf")) + 1 and (
-            proc.status() != psutil.STATUS_ZOMBIE
-        )
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        ticks = record.get("owner_start_ticks")
+        if ticks is not None:
+            now = process_start_ticks(pid)
+            if now is not None:
+                return bool(now == ticks)
+        # no ticks recorded (or no /proc): the owner must be older than its lab
+        return bool(proc.create_time() <= float(record.get("created", float("inf"))) + 1)
     except psutil.NoSuchProcess:
         return False
 

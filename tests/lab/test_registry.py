@@ -15,7 +15,14 @@ import pytest
 from redislab import Lab
 from redislab.errors import LabNotFound
 from redislab.kit.measure import wait_until
-from redislab.lab.registry import cleanup_stale, lab_server_pids, labs_dir, read_record
+from redislab.lab.registry import (
+    cleanup_stale,
+    lab_server_pids,
+    labs_dir,
+    owner_alive,
+    process_start_ticks,
+    read_record,
+)
 
 PY = sys.executable
 
@@ -175,3 +182,22 @@ def test_fifty_start_stop_cycles_leave_nothing_behind():
 
     held = [p for p in _ports_dir().iterdir() if p.read_text().strip() == str(os.getpid())]
     assert held == []
+
+
+def test_owner_is_known_by_its_start_ticks_not_the_wall_clock(isolated_home):
+    # A wall-clock jump (a VM paused and restored) moves psutil's create_time() and
+    # could make a live owner look younger than its lab; the kernel's start ticks do not.
+    lab = Lab.start("standalone", name="owned-here")
+    try:
+        rec = read_record(lab.record_dir)
+        assert rec["owner_start_ticks"] == process_start_ticks(os.getpid()) is not None
+        jumped = {**rec, "created": rec["created"] - 3600}  # as if the clock moved an hour on
+        assert owner_alive(jumped)
+        assert "owned-here" not in cleanup_stale() and lab.primary.alive
+        # a reused pid (another process's start ticks) is not the owner
+        assert not owner_alive({**rec, "owner_start_ticks": rec["owner_start_ticks"] - 1})
+        # a record from before the ticks were kept falls back to the wall-clock test
+        old = {k: v for k, v in rec.items() if k != "owner_start_ticks"}
+        assert owner_alive(old) and not owner_alive({**old, "created": old["created"] - 3600})
+    finally:
+        lab.stop()
