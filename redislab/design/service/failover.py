@@ -61,6 +61,12 @@ class ServiceFailover:
     """Keys on the promoted replica when Sentinel named it."""
     stale_products: int
     """Products the service answered with an older version than the database's, after."""
+    untouched_hits: int
+    """Hits of the user cache from the kill to the end: entries no write of the run touches."""
+    untouched_misses: int
+    """Misses of the user cache from the kill to the end (a cold promoted replica: one per
+    user read; the replicated cache: none). Reads its breaker sent to the database are
+    fallbacks, in neither count."""
     down_after_s: float
     failover_timeout_s: float
     details: dict[str, Any] = field(default_factory=dict)
@@ -144,6 +150,7 @@ def failover_run(
             m = s0.sentinel_master(lab.master_name)
         service = CatalogueService(db, client, ttl=ttl, cooldown=cooldown, seed=seed)
         service.warm(show_progress=show_progress)
+        users = service.users.stats if service.users is not None else None
         old = lab.primary
         old_addr = sentinel_primary(sentinels[0], lab.master_name)
         control = old.client()
@@ -165,6 +172,7 @@ def failover_run(
             time.sleep(before)
             keys_before = int(control.dbsize())
             control.close()
+            users0 = (users.hits, users.misses) if users is not None else (0, 0)
             old.kill()
             t_fault = timeline.mark("fault")
             bar.update(1)
@@ -186,6 +194,7 @@ def failover_run(
             time.sleep(after)
         finally:
             result = load.stop()
+        users1 = (users.hits, users.misses) if users is not None else (0, 0)
         back = _cache_back(result, t_fault)
         result.events["cache back"] = back if back is not None else math.nan
         bar.update(1)
@@ -206,6 +215,8 @@ def failover_run(
             keys_before=keys_before,
             keys_promoted=keys_promoted,
             stale_products=stale,
+            untouched_hits=users1[0] - users0[0],
+            untouched_misses=users1[1] - users0[1],
             down_after_s=int(m["down-after-milliseconds"]) / 1000,
             failover_timeout_s=int(m["failover-timeout"]) / 1000,
             details={
