@@ -20,6 +20,7 @@ and :func:`lfu_decay_readings` reads them under several ``lfu-decay-time`` value
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -61,12 +62,14 @@ LFU_TABLE: dict[int, tuple[int, ...]] = {
 """redis.conf's documented counter values: ``lfu-log-factor`` -> value after each of
 :data:`LFU_TABLE_HITS` hits."""
 
-# KEYS[1]: the counter key; ARGV[1]: how many INCRs to run against it.
+# KEYS: the counter keys; ARGV[1]: how many INCRs to run against each.
 # Each INCR is an access that may bump the key's LFU counter, as redis-benchmark's were.
 INCR_MANY_LUA = """
 local n = tonumber(ARGV[1])
 for i = 1, n do
-    redis.call('INCR', KEYS[1])
+    for k = 1, #KEYS do
+        redis.call('INCR', KEYS[k])
+    end
 end
 return n
 """
@@ -77,10 +80,16 @@ def lfu_counter_table(
     *,
     factors: tuple[int, ...] = (0, 1, 10, 100),
     hits: tuple[int, ...] = LFU_TABLE_HITS,
+    keys: int = 5,
     chunk: int = 100_000,
     show_progress: bool = True,
 ) -> pd.DataFrame:
     """``OBJECT FREQ`` after each number of ``hits`` for each ``lfu-log-factor``.
+
+    Each cell is the median of ``keys`` counters hit alike: the counter is a random
+    process (``rand()`` in ``LFULogIncr``), and one key's value after 100 hits under factor
+    1 read 17 to 27 across runs here (redis.conf's table is one run of one key).
+    ``table.attrs["readings"]`` holds every key's value, ``{factor: {hits: [...]}}``.
 
     Runs under ``maxmemory-policy allkeys-lfu`` with ``lfu-decay-time 0`` (no decay, as
     in a benchmark that runs in seconds) and a ``maxmemory`` 1 GB above what is used:
@@ -89,25 +98,31 @@ def lfu_counter_table(
     key would share. All three are set back afterwards. One row per
     factor, one column per hit count.
     """
+    if keys < 1:
+        raise MemoryLabError(f"keys must be at least 1, not {keys}")
     incr = script(connection, INCR_MANY_LUA)
     room = int(connection.info("memory")["used_memory"]) + 2**30
     settings = {"maxmemory-policy": "allkeys-lfu", "lfu-decay-time": 0, "maxmemory": room}
     rows: dict[int, dict[int, int]] = {}
+    readings: dict[int, dict[int, list[int]]] = {}
     with config_scope(connection, {**settings, "lfu-log-factor": 10}):
         for factor in progress(factors, desc="lfu-log-factor", enabled=show_progress):
             connection.config_set("lfu-log-factor", factor)
-            name = mkey("lfu", factor)
-            connection.delete(name)
+            names = [mkey("lfu", factor, k) for k in range(keys)]
+            connection.delete(*names)
             done = 0
-            rows[factor] = {}
+            rows[factor], readings[factor] = {}, {}
             for target in sorted(hits):
                 while done < target:
-                    step = min(chunk, target - done)
-                    incr(keys=[name], args=[step])
+                    step = min(chunk // keys or 1, target - done)
+                    incr(keys=names, args=[step])
                     done += step
-                rows[factor][target] = int(connection.object("freq", name))
-            connection.delete(name)
+                values = [int(connection.object("freq", n)) for n in names]
+                readings[factor][target] = values
+                rows[factor][target] = int(statistics.median_low(values))
+            connection.delete(*names)
     table = pd.DataFrame(rows).T
+    table.attrs["readings"] = readings
     table.index.name = "lfu-log-factor"
     table.columns.name = "hits"
     return table

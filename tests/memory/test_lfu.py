@@ -18,13 +18,22 @@ from redislab.memory import (
 
 
 def test_counter_grows_slower_with_bigger_factor(r):
-    table = lfu_counter_table(r, factors=(0, 100), hits=(100, 1000), show_progress=False)
+    table = lfu_counter_table(r, factors=(0, 100), hits=(100, 1000), keys=3, show_progress=False)
     assert table.loc[0, 100] >= 100  # factor 0: one step per hit from 5
+    # every cell is the median of the keys' readings
+    readings = table.attrs["readings"]
+    assert len(readings[100][1000]) == 3
+    assert table.loc[100, 1000] == sorted(readings[100][1000])[1]
     assert table.loc[0, 1000] == 255
     assert table.loc[100, 1000] < 40
     # the options it moved are set back
     assert r.config_get("maxmemory")["maxmemory"] == "0"
     assert r.config_get("lfu-decay-time")["lfu-decay-time"] == "1"
+
+
+def test_counter_table_needs_a_key(r):
+    with pytest.raises(MemoryLabError):
+        lfu_counter_table(r, keys=0, show_progress=False)
 
 
 def test_new_key_starts_at_init_val_and_first_hit_counts(r):
