@@ -8,16 +8,48 @@ the claims ledger (:mod:`redislab.kit.claims`).
 With ``REDISLAB_URL`` set (the notebooks against a server someone else runs), a notebook
 whose metadata says ``redislab.needs_local_lab: "<reason>"`` is skipped with that
 reason; one that says ``false`` runs, and its ``%%local_lab`` cells print why they skip.
+
+nbval's kernels talk over Unix sockets (ZeroMQ ``ipc``), not TCP: jupyter_client picks a
+kernel's five TCP ports by binding and releasing them, and the kernel binds them again a
+moment later, once, with no retry. On a machine where notebooks open thousands of client
+connections (each takes an ephemeral port), one of them can take a port in between; the
+kernel then dies "before replying to kernel_info" and the whole notebook errors (seen
+with two engines' suites side by side, as CI runs them).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Any
 
+import nbval.kernel
 import pytest
+from jupyter_client.manager import KernelManager
+
+_KERNEL_SOCKETS = tempfile.mkdtemp(prefix="redislab-kernels-")
+_kernel_ids = itertools.count(1)
+
+
+class _IpcKernelManager(KernelManager):
+    """A kernel manager whose kernel listens on Unix sockets in a directory of our own."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("transport", "ipc")
+        kwargs.setdefault("ip", os.path.join(_KERNEL_SOCKETS, f"k{next(_kernel_ids)}"))
+        super().__init__(**kwargs)
+
+
+nbval.kernel.KernelManager = _IpcKernelManager
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_KERNEL_SOCKETS, ignore_errors=True)
 
 
 @functools.cache
