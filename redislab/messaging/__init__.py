@@ -33,7 +33,7 @@ from .notifications import (
     keyspace_events,
     notifications_default,
 )
-from .processes import WorkerProcess, spawn
+from .processes import WorkerProcess, spawn, spawn_together
 from .pubsub import (
     Subscriber,
     broadcast,
@@ -130,6 +130,7 @@ __all__ = [
     "sharded_placement",
     "slow_subscriber",
     "spawn",
+    "spawn_together",
     "spread",
     "storage_probe",
     "stream_crash",

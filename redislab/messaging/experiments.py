@@ -17,7 +17,14 @@ from ..kit.connections import clone
 from ..kit.measure import summarize
 from ..lab.waits import wait_until
 from ..types import PlainConnection
-from .processes import WorkerProcess, claimed_key, current_key, done_key, progress_key, spawn
+from .processes import (
+    WorkerProcess,
+    claimed_key,
+    current_key,
+    done_key,
+    progress_key,
+    spawn_together,
+)
 from .pubsub import Subscriber
 from .queues import ReliableQueue
 from .streams import StreamWorker, produce
@@ -85,11 +92,11 @@ def stream_crash(
     _reset(connection, exp, stream)
     produce(connection, stream, ({"n": n} for n in range(messages)))
     connection.xgroup_create(stream, group, id="0")
-    params = {"experiment": exp, "stream": stream, "group": group, "work_ms": work_ms,
+    params = {"stream": stream, "group": group, "work_ms": work_ms,
               "batch": batch, "claim_idle_ms": claim_idle_ms,
               "idle_stop_s": claim_idle_ms / 1000 + 1.0}  # fmt: skip
-    a = spawn(connection, "stream", "consumer-a", **params)
-    b = spawn(connection, "stream", "consumer-b", **params)
+    a, b = spawn_together(connection, "stream", ("consumer-a", "consumer-b"), experiment=exp,
+                          timeout=timeout, **params)  # fmt: skip
     try:
         _kill_after(connection, a, exp, kill_after, timeout)
         pending = connection.xpending_range(stream, group, "-", "+", messages, "consumer-a")
@@ -142,9 +149,9 @@ def queue_crash(
         name = q.queue
     else:
         raise ValueError(f"kind must be 'reliable' or 'naive', not {kind!r}")
-    params = {"experiment": exp, "queue": name, "work_ms": work_ms, "idle_stop_s": 0.5}
-    a = spawn(connection, kind, "worker-a", **params)
-    b = spawn(connection, kind, "worker-b", **params)
+    params = {"queue": name, "work_ms": work_ms, "idle_stop_s": 0.5}
+    a, b = spawn_together(connection, kind, ("worker-a", "worker-b"), experiment=exp,
+                          timeout=timeout, **params)  # fmt: skip
     try:
         _kill_after(connection, a, exp, kill_after, timeout)
         held = connection.get(current_key(exp, "worker-a")) is not None
@@ -242,9 +249,8 @@ def rq_crash(
             reg.remove(jid)
     for n in range(jobs):
         q.enqueue(record, exp, n, work_ms, retry=Retry(max=2) if retry else None)
-    params = {"experiment": exp, "queue": exp}
-    a = spawn(connection, "rq", "rq-a", **params)
-    b = spawn(connection, "rq", "rq-b", **params)
+    a, b = spawn_together(connection, "rq", ("rq-a", "rq-b"), experiment=exp, timeout=timeout,
+                          queue=exp)  # fmt: skip
     try:
         _kill_after(connection, a, exp, kill_after, timeout)
         killed_at = time.time()

@@ -8,6 +8,12 @@ kill the experiment counts, per job, how many times it was processed: 0 is a los
 
 ``python -m redislab.messaging.processes '<json>'`` runs one worker; the JSON says
 which kind (``stream``, ``reliable``, ``naive``, ``rq``) and its parameters.
+
+:func:`spawn_together` starts the workers of one experiment behind a gate: each marks
+itself ready once connected and imported, and none takes a job before all are. (A Python
+process takes a few hundred milliseconds to start, more on a loaded machine; without the
+gate the first worker up could drain a short stream before the one to be killed had done
+the jobs the kill waits for.)
 """
 
 from __future__ import annotations
@@ -22,11 +28,21 @@ from typing import Any
 
 import redis
 
+from ..errors import MessagingError
 from ..keys import MESSAGING, key
+from ..lab.waits import wait_until
 from ._common import done_key as done_key
 from ._common import progress_key as progress_key
 
-__all__ = ["WorkerProcess", "claimed_key", "current_key", "done_key", "progress_key", "spawn"]
+__all__ = [
+    "WorkerProcess",
+    "claimed_key",
+    "current_key",
+    "done_key",
+    "progress_key",
+    "spawn",
+    "spawn_together",
+]
 
 
 class WorkerProcess:
@@ -94,7 +110,52 @@ def spawn(connection: redis.Redis, kind: str, name: str, **params: Any) -> Worke
     return WorkerProcess(popen, name)
 
 
+def spawn_together(
+    connection: redis.Redis,
+    kind: str,
+    names: tuple[str, ...],
+    *,
+    experiment: str,
+    timeout: float = 60.0,
+    **params: Any,
+) -> list[WorkerProcess]:
+    """:func:`spawn` one worker per name, and open the gate once every one is ready.
+
+    Raises :class:`~redislab.errors.MessagingError` (with the worker's stderr) if one exits
+    before it is ready, and stops them all on any failure.
+    """
+    connection.delete(gate_key(experiment), *(ready_key(experiment, n) for n in names))
+    workers = [
+        spawn(connection, kind, n, experiment=experiment, gated=True, **params) for n in names
+    ]
+    try:
+        for w in workers:
+            wait_until(
+                lambda w=w: not w.alive() or connection.exists(ready_key(experiment, w.name)),
+                timeout=timeout,
+                what=f"worker {w.name} ready",
+            )
+            if not w.alive():
+                raise MessagingError(f"worker {w.name} exited before it was ready: {w.stderr()}")
+        connection.set(gate_key(experiment), 1)
+    except BaseException:
+        for w in workers:
+            w.stop()
+        raise
+    return workers
+
+
 # ------------------------------------------------------------------ in the child
+def ready_key(experiment: str, worker: str) -> str:
+    """Set by ``worker`` once it is connected and about to take jobs."""
+    return key(MESSAGING, "done", experiment, "ready", worker)
+
+
+def gate_key(experiment: str) -> str:
+    """Set by :func:`spawn_together` once every worker of ``experiment`` is ready."""
+    return key(MESSAGING, "done", experiment, "gate")
+
+
 def claimed_key(experiment: str, worker: str) -> str:
     """How many entries ``worker`` took over with ``XAUTOCLAIM`` in ``experiment``."""
     return key(MESSAGING, "done", experiment, "claimed", worker)
@@ -119,6 +180,17 @@ def _main(spec: dict[str, Any]) -> None:
     work_s = spec.get("work_ms", 0) / 1000
     kind = spec["kind"]
 
+    def start() -> None:
+        """Mark this worker ready; with a gate, wait until every worker is."""
+        if not spec.get("gated"):
+            return
+        r.set(ready_key(exp, name), 1)
+        deadline = time.monotonic() + 120
+        while not r.exists(gate_key(exp)):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{name}: the gate of {exp} never opened")
+            time.sleep(0.005)
+
     def handle(job: dict[str, Any]) -> None:
         r.set(current_key(exp, name), int(job["n"]))
         if work_s:
@@ -133,13 +205,17 @@ def _main(spec: dict[str, Any]) -> None:
             batch=spec.get("batch", 10), claim_idle_ms=spec.get("claim_idle_ms", 500),
             on_claimed=lambda n: r.incrby(claimed_key(exp, name), n),
         )  # fmt: skip
+        start()
         w.run(idle_stop_s=spec.get("idle_stop_s", 1.0))
     elif kind == "reliable":
         from .queues import ReliableQueue
 
-        ReliableQueue(r, spec["queue"]).work(name, handle, idle_stop_s=spec.get("idle_stop_s", 1))
+        q = ReliableQueue(r, spec["queue"])
+        start()
+        q.work(name, handle, idle_stop_s=spec.get("idle_stop_s", 1))
     elif kind == "naive":  # BRPOP: the job is only in this process once popped
         queue = spec["queue"]
+        start()
         while True:
             item = r.brpop([queue], timeout=spec.get("idle_stop_s", 1))
             if item is None:
@@ -151,9 +227,9 @@ def _main(spec: dict[str, Any]) -> None:
         from .jobs import queue_for
 
         q = queue_for(r, spec["queue"])
-        SimpleWorker([q], connection=q.connection, name=f"{name}-{os.getpid()}").work(
-            burst=True, logging_level="WARNING"
-        )
+        worker = SimpleWorker([q], connection=q.connection, name=f"{name}-{os.getpid()}")
+        start()
+        worker.work(burst=True, logging_level="WARNING")
     else:
         raise SystemExit(f"unknown worker kind {kind!r}")
 

@@ -100,3 +100,34 @@ def test_rq_side_by_side(standalone_lab):
     # with Retry the killed worker's job is requeued once its heartbeat has expired; on
     # a loaded machine the job in flight at the kill can still be counted lost (seen: 1)
     assert out["lost"] <= 1
+
+
+def test_workers_start_together_behind_the_gate(standalone_lab):
+    from redislab.messaging import spawn_together
+    from redislab.messaging.processes import progress_key
+
+    r = standalone_lab.client(decode_responses=True)
+    q = ReliableQueue(r, "gate-test")
+    r.delete(q.queue, q.processing("w-a"), q.processing("w-b"))
+    # a short queue: without the gate the first worker up would take every job
+    q.push(*({"n": n, "id": n} for n in range(40)))
+    workers = spawn_together(r, "reliable", ("w-a", "w-b"), experiment="gate-test",
+                             queue="gate-test", work_ms=5, idle_stop_s=0.5)  # fmt: skip
+    try:
+        for w in workers:
+            w.wait(timeout=30)
+    finally:
+        for w in workers:
+            w.stop()
+    done = [int(r.get(progress_key("gate-test", n)) or 0) for n in ("w-a", "w-b")]
+    assert sum(done) == 40
+    assert min(done) >= 10  # both took a share
+
+
+def test_a_worker_that_dies_before_the_gate_is_reported(standalone_lab):
+    from redislab.errors import MessagingError
+    from redislab.messaging import spawn_together
+
+    r = standalone_lab.client(decode_responses=True)
+    with pytest.raises(MessagingError, match="exited before it was ready"):
+        spawn_together(r, "no-such-kind", ("w-x",), experiment="gate-bad", timeout=20)
