@@ -12,7 +12,7 @@ export REDISLAB_CLAIMS_DIR := $(abspath $(CLAIMS_DIR))
 WORKERS ?= 2
 XDIST   := $(if $(filter 1,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 
-.PHONY: lab test test-unit test-notebooks test-external test-browser claims report bench lint format strip compose clean help
+.PHONY: lock lab test test-unit test-notebooks test-external test-browser claims report bench lint format strip compose clean help
 
 help:
 	@echo "make lab            build .venv and open JupyterLab on notebooks/"
@@ -23,14 +23,18 @@ help:
 	@echo "make claims         run the notebooks on every engine found here; build/claims/claims.html"
 	@echo "make report         execute every notebook: the course site in build/site/ (index.html)"
 	@echo "make bench          print the speed benchmarks (ratios against baselines)"
+	@echo "make lock           refresh uv.lock to the newest releases pyproject.toml allows"
 	@echo "make lint           ruff check + format check + mypy; make strip: strip notebook outputs"
 	@echo "make compose        regenerate docker-compose.yml from the topology specs"
 
-$(STAMP): requirements.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+# .venv is exactly uv.lock (scripts/setup: uv from PyPI, then `uv sync --locked`).
+$(STAMP): uv.lock pyproject.toml scripts/setup
+	PYTHON=$(PYTHON) UV_PROJECT_ENVIRONMENT=$(VENV) scripts/setup
 	@touch $@
+
+# Refresh the lock to the newest releases pyproject.toml allows (then run make test).
+lock: $(STAMP)
+	.uv/bin/uv lock --upgrade
 
 # JupyterLab refuses to run as root unless told; containers often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
@@ -73,6 +77,7 @@ bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do [ "$$b" = benchmarks/bench_startup.py ] || $(BIN)/python $$b; done
 
 lint: $(STAMP)
+	.uv/bin/uv lock --check
 	$(BIN)/ruff check redislab tests benchmarks
 	$(BIN)/ruff format --check redislab tests benchmarks
 	$(BIN)/mypy

@@ -512,7 +512,7 @@ def tracking_invalidations(
     reader, listener = _single(client_factory), _single(client_factory)
     listener_id = int(listener.client_id())
     pubsub = listener.pubsub()
-    pubsub.connection = listener.connection  # subscribe on the connection whose id we know
+    pubsub.connection = listener.connection  # type: ignore[assignment]  # subscribe on the connection whose id we know
     pubsub.subscribe(INVALIDATE_CHANNEL)
     seen: list[str] = []
     try:
