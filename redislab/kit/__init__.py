@@ -8,6 +8,8 @@
 - :mod:`.timeline` and :mod:`.loads`: one clock per experiment, steady write loads,
   lost-write accounting, SIGSTOP partitions, retry presets, the fault sequence
 - :mod:`.claims`: :func:`claim`, the one way a notebook asserts a Redis claim
+- :mod:`.evidence`: timing claims decided from samples with a stated confidence
+  (``evidence.compare``, ``evidence.locate``, :class:`Evidence`), never from one number
 - :mod:`.lua`: :func:`script`, the one way to register a Lua script
 - :mod:`.connections`: :func:`~.connections.clone`, a second client to the same server;
   :func:`~.connections.readonly_probe`, GET before and after READONLY on one connection
@@ -25,6 +27,7 @@ from ..lab.waits import wait_until
 from .claims import LEDGER, Claim, claim, claims_table
 from .connections import clone, readonly_probe, reply_text
 from .counters import command_calls, command_stats, command_total
+from .evidence import Evidence
 from .features import has_command, has_module, server_engine, server_version
 from .loads import FailoverRun, WriteLoad, lost_writes, paused, plot_writes, sync_replicas
 from .lua import script
@@ -35,6 +38,7 @@ __all__ = [
     "LEDGER",
     "RETRYABLE",
     "Claim",
+    "Evidence",
     "FailoverRun",
     "Stopwatch",
     "Timeline",

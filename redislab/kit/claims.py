@@ -15,6 +15,13 @@ in the cell (then ``expect`` is only the condition in words). A claim that does 
 hold raises :class:`AssertionError` saying which claim failed, what was measured and
 where the claim comes from.
 
+A claim whose verdict depends on time or throughput passes ``evidence=``, an
+:class:`~redislab.kit.evidence.Evidence` decided from samples with a stated confidence
+(:func:`redislab.kit.evidence.compare` / :func:`~redislab.kit.evidence.locate`), never a
+single number. It fails only when the interval lies wholly against the claim; when the
+budget ran out with the threshold inside the interval it is recorded as *inconclusive*
+(printed ``≈``) and does not fail. The record keeps n, the interval and the margin.
+
 Only a statement that a *different Redis behaviour would fail* is a claim. A check of
 what the lab configured, of arithmetic on constants or of redislab's own logic is a
 set-up check: write a plain ``assert`` (it is not counted) or a unit test.
@@ -40,6 +47,7 @@ from typing import Any
 
 from ..errors import ClaimError
 from ..lab.servers import find_server
+from .evidence import Evidence
 
 __all__ = ["LEDGER", "Claim", "claim", "claims_table"]
 
@@ -64,9 +72,14 @@ class Claim:
     engine: str = ""
     version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # "held", "failed" or, for a timing claim whose interval still holds its threshold
+    # when the budget ran out, "inconclusive" (which does not fail the run)
+    verdict: str = ""
+    # for timing claims: Evidence.as_dict() (statistic, interval, confidence, n, margin...)
+    evidence: dict[str, Any] | None = None
 
     def line(self) -> str:
-        mark = "✔" if self.held else "✘"
+        mark = {"held": "✔", "failed": "✘", "inconclusive": "≈"}.get(self.verdict, "?")
         values = ", ".join(f"{k}={_short(v)}" for k, v in self.measured.items())
         return f"{mark} {self.text}  [{values}]  ({self.source})"
 
@@ -136,22 +149,27 @@ def claim(
     measured: Mapping[str, Any] | Any,
     expect: str | None = None,
     holds: bool | None = None,
+    evidence: Evidence | None = None,
     quiet: bool = False,
 ) -> Claim:
     """State a claim about Redis, check it against what was measured, and record it.
 
     ``measured`` is a mapping of names to values (a single value becomes
     ``{"value": v}``); the claim holds when ``expect`` (an expression over those names)
-    is true, or when ``holds`` is. Raises :class:`AssertionError` if it does not hold
-    and :class:`~redislab.errors.ClaimError` if the claim is malformed. Prints one line
-    (``✔ text [measured] (source)``) unless ``quiet``.
+    is true, or when ``holds`` is. With ``evidence`` (a timing decided from samples) the
+    claim also needs the evidence not to be against it, and ``expect``/``holds`` may be
+    left out; the evidence's figures join ``measured``. Raises :class:`AssertionError` if
+    it does not hold and :class:`~redislab.errors.ClaimError` if the claim is malformed.
+    Prints one line (``✔ text [measured] (source)``; ``≈`` if inconclusive) unless ``quiet``.
     """
     if not text or not source:
         raise ClaimError("a claim needs its text and a source (a URL, redis.conf, a file)")
     values = dict(measured) if isinstance(measured, Mapping) else {"value": measured}
-    if (expect is None) == (holds is None) and holds is None:
+    if expect is None and holds is None and evidence is None:
         raise ClaimError(f"claim {text!r}: give expect= (an expression) or holds= (a bool)")
-    if holds is None:
+    if expect is None and holds is None:
+        held = True
+    elif holds is None:
         assert expect is not None
         try:
             # the measured names are globals: comprehensions in expect see them too
@@ -161,6 +179,14 @@ def claim(
         held = bool(result)
     else:
         held = bool(holds)
+    verdict = "held" if held else "failed"
+    if evidence is not None:
+        values.update(evidence.summary())
+        expect = f"{expect} and {evidence.condition}" if expect else evidence.condition
+        if held and not evidence.held:
+            held, verdict = False, "failed"
+        elif held and evidence.verdict == "inconclusive":
+            verdict = "inconclusive"
     engine, version = _engine()
     c = Claim(
         text=text,
@@ -171,6 +197,8 @@ def claim(
         notebook=os.environ.get("REDISLAB_NOTEBOOK", ""),
         engine=engine,
         version=version,
+        verdict=verdict,
+        evidence=evidence.as_dict() if evidence is not None else None,
     )
     _record(c)
     if not quiet:
@@ -192,4 +220,5 @@ def claims_table(claims: list[Claim] | None = None) -> Any:
 
     rows = [asdict(c) for c in (LEDGER if claims is None else claims)]
     cols = ["notebook", "engine", "version", "text", "source", "measured", "expect", "held"]
-    return pd.DataFrame(rows, columns=[*cols, "extra"])[cols]
+    cols += ["verdict"]
+    return pd.DataFrame(rows, columns=[*cols, "extra", "evidence"])[cols]
