@@ -23,7 +23,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import _compat
 from ._version import __version__
 from .errors import (
     ConfigError,
@@ -36,8 +35,6 @@ from .errors import (
     TopologyError,
 )
 from .lab import PERSISTENCE, TOPOLOGIES, Lab, Node, ServerInfo, available_servers, find_server
-
-_compat.install()
 
 THEMES = (
     "structures",
@@ -54,7 +51,7 @@ THEMES = (
 )
 """The theme packages, in notebook order (those not written yet are absent)."""
 
-_LAZY = ("kit", *THEMES, *_compat.MOVED)
+_LAZY = ("kit", *THEMES)
 _SHORTCUTS = {"cached": "cache", "Database": "kit.workload", "ZipfWorkload": "kit.workload"}
 
 __all__ = [

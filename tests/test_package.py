@@ -16,7 +16,7 @@ def test_every_exported_name_resolves():
 def test_pattern_modules_load_on_first_use():
     code = (
         "import sys, redislab; "
-        "print(any(m in sys.modules for m in ('redislab.cache', 'redislab.faults'))); "
+        "print(any(m in sys.modules for m in ('redislab.cache', 'redislab.design'))); "
         "redislab.cache; print('redislab.cache' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -35,12 +35,12 @@ def test_import_redislab_is_light():
     assert out.stdout.strip() == "[]"
 
 
-def test_old_module_paths_still_import():
-    from redislab.hashing import key_slot
-    from redislab.measure import wait_until
-    from redislab.workload import ZipfWorkload
+def test_there_are_no_old_module_paths():
+    """The layout of three layers is the only one: no aliases for a package never released."""
+    import importlib
 
-    from redislab import faults
+    import pytest
 
-    assert key_slot("123456789") == 0x31C3 % 16384
-    assert callable(wait_until) and ZipfWorkload and faults.WriteLoad
+    for old in ("hashing", "measure", "workload", "faults", "servers", "registry"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(f"redislab.{old}")

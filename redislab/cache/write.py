@@ -1,4 +1,4 @@
-"""Write-through and write-behind over a :class:`~redislab.workload.Database`.
+"""Write-through and write-behind over a :class:`~redislab.kit.workload.Database`.
 
 - :class:`WriteThrough`: every write goes to the database *and* the cache before it
   returns. Reads after a write see it; each write pays the database round trip plus
@@ -9,7 +9,7 @@
   Writes are as fast as Redis and many writes share one database round trip; the
   price is a window in which acknowledged writes exist only in Redis.
 
-Rows are dicts with ``id`` and ``version`` (:func:`redislab.workload.make_row`);
+Rows are dicts with ``id`` and ``version`` (:func:`redislab.kit.workload.make_row`);
 cache entries are versioned (``"<version>|<json>"``), so an older row never
 overwrites a newer one anywhere, and redelivered batches change nothing.
 """

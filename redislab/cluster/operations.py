@@ -9,7 +9,7 @@
   the live-resharding steps of the cluster spec (``SETSLOT IMPORTING/MIGRATING``,
   ``GETKEYSINSLOT`` + ``MIGRATE``, ``SETSLOT NODE``); :func:`migrate_slots` runs them,
   pipelined per chunk of slots; :func:`reshard_under_load` runs them while a
-  :class:`redislab.faults.WriteLoad` writes to the moving slots.
+  :class:`redislab.kit.WriteLoad` writes to the moving slots.
 - :func:`add_shard` (a primary and its replica via ``lab.add_node()``) and
   :func:`rebalance` (even out slots across primaries).
 - :func:`migrate_slots_atomic`: Valkey 9's ``CLUSTER MIGRATESLOTS`` (feature-detect
@@ -439,7 +439,7 @@ class ReshardReport:
         migration: slots and keys moved, and how long it took.
         redirects: the load's ``moved``/``ask``/``tryagain`` counts (and slot-table refreshes).
         load: the load's summary (attempts, failed, acknowledged...).
-        lost: acknowledged writes that are gone (:func:`redislab.faults.lost_writes`).
+        lost: acknowledged writes that are gone (:func:`redislab.kit.lost_writes`).
         missing_keys: prepared keys not found anywhere afterwards.
         keys: the prepared keys (in the moved slots).
     """

@@ -66,7 +66,7 @@ def wait_for(
     interval: float = 0.02,
     what: str = "condition",
 ) -> float:
-    """:func:`redislab.measure.wait_until`, raising :class:`FaultTimeout` after ``timeout``.
+    """:func:`redislab.lab.waits.wait_until`, raising :class:`FaultTimeout` after ``timeout``.
 
     Returns the seconds waited. Exceptions from ``predicate`` count as "not yet" (a
     node may be down or paused).

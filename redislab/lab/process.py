@@ -5,7 +5,7 @@ SIGKILL), so no server outlives its Python process, even one that is SIGKILLed.
 Linux ties that signal to the *thread* that forked the child, so every process is
 spawned from one long-lived daemon thread: a lab started from a short-lived thread
 (an ipywidgets callback) does not die with that thread. Elsewhere, stale labs are
-cleaned up at the next start (:mod:`redislab.registry`).
+cleaned up at the next start (:mod:`redislab.lab.registry`).
 """
 
 from __future__ import annotations

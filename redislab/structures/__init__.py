@@ -12,7 +12,7 @@ Families, in the order notebook 01 uses them, and the module holding each:
   ``BITFIELD`` packed counters;
 - ``layouts``: objects stored three ways (JSON string, hash, one key per field, plus
   native JSON where the server has it), and the closing storage comparison on a seeded
-  user dataset; the wire cost of each access is :func:`redislab.measure.wire_cost`
+  user dataset; the wire cost of each access is :func:`redislab.kit.measure.wire_cost`
   (re-exported here);
 - ``encodings``: grow a key one element at a time and watch ``OBJECT ENCODING`` and
   ``MEMORY USAGE`` to find where the compact encoding ends; per-field hash expiry;
