@@ -112,6 +112,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         sentinel_port=args.sentinel_port,
         master_name=args.master_name,
         modules=[m for m in (args.modules or "").split(",") if m],
+        enable_module_command=args.enable_module_command,
     )
     print(f"lab {lab.name} is up ({lab.topology.description}, {lab.server.label}, "
           f"{lab.startup_seconds:.2f} s):")  # fmt: skip
@@ -250,15 +251,38 @@ def cmd_claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def _site_notebooks(folder: Path, files: Sequence[str], names: Sequence[str]) -> list[Path]:
+    """The notebooks ``redislab site`` executes: ``files`` if given, else those in ``folder``
+    (``--only``: the ones whose name is, or starts with, one of ``names``)."""
+    if files:
+        return [Path(n) for n in files]
+    found = sorted(folder.glob("*.ipynb"))
+    wanted = [n.removesuffix(".ipynb") for item in names for n in item.split(",") if n]
+    if not wanted:
+        return found
+    missing = [w for w in wanted if not any(p.stem.startswith(w) for p in found)]
+    if missing:
+        raise RedislabError(
+            f"--only {', '.join(missing)}: no such notebook in {folder} "
+            f"(there are: {', '.join(p.stem for p in found) or 'none'})"
+        )
+    return [p for p in found if any(p.stem.startswith(w) for w in wanted)]
+
+
 def cmd_site(args: argparse.Namespace) -> int:
     from .site import build_site
 
-    notebooks = sorted(Path(args.notebooks).glob("*.ipynb")) if not args.only else [
-        Path(n) for n in args.only
-    ]  # fmt: skip
+    # Every path is made absolute here, against the directory the command runs in: the
+    # notebooks' kernels run in the notebooks' own directory (see redislab.site).
+    folder = Path(args.notebooks).resolve()
+    notebooks = [p.resolve() for p in _site_notebooks(folder, args.files, args.only or [])]
     if not notebooks:
-        raise RedislabError(f"no notebooks in {args.notebooks}")
-    index = build_site(notebooks, Path(args.out), readme=Path("README.md"), timeout=args.timeout)
+        raise RedislabError(f"no notebooks in {folder}")
+    readme = Path("README.md").resolve()
+    if not readme.exists():  # run from elsewhere: the README beside the notebooks' folder
+        readme = folder.parent / "README.md"
+    out = Path(args.out).resolve()
+    index = build_site(notebooks, out, readme=readme, timeout=args.timeout)
     print(f"wrote {index} ({len(notebooks)} notebooks)")
     return 0
 
@@ -282,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sentinel-port", type=int, help="sentinels from here (default PORT+20000)")
     s.add_argument("--master-name", help="the name sentinels monitor the primary under")
     s.add_argument("--modules", help="Redis Stack modules to load, e.g. json,search,bloom")
+    s.add_argument(
+        "--enable-module-command", action="store_true",
+        help="allow MODULE LOAD from loopback clients (off by default, as in Redis >= 7.0)",
+    )  # fmt: skip
     s.set_defaults(func=cmd_up)
     s = sub.add_parser("down", help="stop a lab (or --all)")
     s.add_argument("name", nargs="?")
@@ -310,7 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--notebooks", default="notebooks")
     s.add_argument("--out", default="build/site")
     s.add_argument("--timeout", type=int, default=600, help="seconds per cell")
-    s.add_argument("only", nargs="*", help="only these notebook files")
+    s.add_argument(
+        "--only", action="append", metavar="NAME",
+        help="only the notebooks in --notebooks whose name starts with NAME "
+             "(repeat or comma-separate: --only 00-start-here,05.01)",
+    )  # fmt: skip
+    s.add_argument("files", nargs="*", help="only these notebook files")
     s.set_defaults(func=cmd_site)
     return p
 

@@ -20,6 +20,7 @@ __all__ = [
     "NodeNotFound",
     "NotSupported",
     "PersistenceError",
+    "PortConflict",
     "PortTaken",
     "RedislabError",
     "SerializationError",
@@ -101,6 +102,13 @@ class NodeNotFound(LabError, KeyError):
 
 class PortTaken(LabError):
     """A port a lab was asked to use (``Lab.start(port=...)``) is taken; names the port."""
+
+
+class PortConflict(PortTaken):
+    """Two uses of one port in a lab's plan, or the plan and a lab the registry knows: a
+    data port, a cluster bus port (+10000), a sentinel port or a TLS port. Raised before
+    anything starts; names the port and both owners ("port 26379: primary-1's cluster bus
+    port (16379 + 10000) of lab cluster-1a2b3c and sentinel-1")."""
 
 
 class NotSupported(LabError):

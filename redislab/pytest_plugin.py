@@ -6,8 +6,21 @@
   ``lab_factory`` for fault injection.
 - ``redislab_server``: the :class:`ServerInfo` the tests run against
   (``--redislab-server`` or ``$REDISLAB_SERVER``).
-Markers: ``slow``, ``cluster``, ``tls`` (a ``tls`` test is skipped when the server
-has no TLS support).
+
+Marker: ``redislab_tls``: the test is skipped when the server has no TLS support.
+
+The plugin is loaded into every pytest run of an environment where redislab is
+installed, so it acts only on tests that ask for it: a test that uses one of the
+fixtures above or carries a ``redislab_``-prefixed marker. Any other project's tests
+(its own ``tls``, ``slow`` or ``cluster`` markers included) run untouched, and no server
+is looked for unless a test needs one.
+
+Migration (earlier versions registered the bare markers ``slow``, ``cluster`` and ``tls`` and
+acted on ``tls`` in every test):
+mark TLS tests ``@pytest.mark.redislab_tls`` instead of ``@pytest.mark.tls``. A test that
+still carries ``tls`` *and* uses a redislab fixture is skipped as before, with a
+:class:`DeprecationWarning` naming the new marker; register ``slow`` and ``cluster`` in
+your own project's ``markers`` if you use them.
 """
 
 from __future__ import annotations
@@ -21,7 +34,16 @@ import pytest
 from .lab.lab import Lab
 from .lab.servers import ServerInfo, find_server
 
-__all__ = ["lab_factory", "redislab_server"]
+__all__ = ["FIXTURES", "MARKERS", "lab_factory", "redislab_server"]
+
+#: The fixtures this plugin provides: a test that uses one of them is a redislab test.
+FIXTURES = frozenset(
+    {"lab_factory", "redislab_server", "standalone_lab", "replicated_lab", "sentinel_lab",
+     "cluster_lab", "secure_lab"}
+)  # fmt: skip
+#: The markers this plugin registers and acts on (every one ``redislab_``-prefixed).
+MARKERS = {"redislab_tls": "needs a server built with TLS (skipped on one without: redislab)"}
+_OLD_TLS = "tls"  # the earlier marker: honoured only on tests that use FIXTURES, with a warning
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -34,27 +56,43 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for line in (
-        "slow: takes more than a few seconds (fault injection, many cycles)",
-        "cluster: starts a Redis Cluster",
-        "tls: needs a server built with TLS (skipped otherwise)",
-    ):
-        config.addinivalue_line("markers", line)
+    for name, doc in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {doc}")
     server = config.getoption("--redislab-server", default=None)
     if server:
         os.environ["REDISLAB_SERVER"] = server
+
+
+def _needs_tls(item: pytest.Item) -> bool:
+    """Whether ``item`` asks redislab for a TLS server (the old ``tls`` marker: with a warning)."""
+    if item.get_closest_marker("redislab_tls") is not None:
+        return True
+    if item.get_closest_marker(_OLD_TLS) is None:
+        return False
+    if not FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return False  # another project's own ``tls`` marker: not ours
+    item.warn(
+        DeprecationWarning(
+            "redislab: the bare 'tls' marker is deprecated; mark the test "
+            "@pytest.mark.redislab_tls (redislab acts only on its own prefixed markers)"
+        )
+    )
+    return True
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if not _needs_tls(item):
+        return
+    server = find_server()  # no server at all: the redislab test errors with ServerNotFound
+    if not server.tls:
+        pytest.skip(f"{server.label} at {server.path} has no TLS support")
 
 
 @pytest.fixture(scope="session")
 def redislab_server() -> ServerInfo:
     """The server binary the fixtures use."""
     return find_server()
-
-
-@pytest.fixture(autouse=True)
-def _redislab_skip_tls(request: pytest.FixtureRequest) -> None:
-    if request.node.get_closest_marker("tls") is not None and not find_server().tls:
-        pytest.skip(f"{find_server().label} at {find_server().path} has no TLS support")
 
 
 @pytest.fixture

@@ -8,7 +8,13 @@
 - ``claims.html`` / ``claims.csv``: the claims report (:mod:`redislab.report`).
 
 Notebooks are executed with nbclient (``REDISLAB_CLAIMS_DIR`` and ``REDISLAB_NOTEBOOK``
-set for each, so the claims land in the site's own ledger).
+set for each, so the claims land in the site's own ledger). Each kernel runs in its
+notebook's directory (``notebooks/``), not in the directory ``redislab site`` was started
+from, so every path handed to a kernel (the claims directory, the notebook, and the
+path-valued variables it inherits: ``REDISLAB_HOME``, ``XDG_CACHE_HOME``, a
+``REDISLAB_SERVER`` that is a path) is made absolute first: a relative
+``--out build/site`` once sent every claim to ``notebooks/build/site/claims-data`` and
+the site said "0 claims".
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ import json
 import os
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NotebookPage", "build_site", "course_table"]
+__all__ = ["NotebookPage", "build_site", "course_table", "kernel_environment"]
 
 THEMES = {
     "00": "start here", "01": "data structures", "02": "caching", "03": "messaging",
@@ -82,11 +89,44 @@ def _alt_texts(nb: Any) -> list[str]:
     return alts
 
 
+#: Environment variables the kernels inherit that hold a path (a relative one would be
+#: read against the notebook's directory, not the directory the site was built from).
+PATH_VARIABLES = ("REDISLAB_HOME", "XDG_CACHE_HOME", "REDISLAB_SERVER")
+
+
+def kernel_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The path-valued variables of ``environ`` (default ``os.environ``) made absolute.
+
+    ``REDISLAB_SERVER`` is left alone when it is a name (``system``, ``redis8``...) or a
+    command found on PATH rather than a path; only the variables that are set and change
+    are returned.
+    """
+    from .lab.servers import SERVER_NAMES
+
+    env = os.environ if environ is None else environ
+    out = {}
+    for key in PATH_VARIABLES:
+        value = env.get(key)
+        if not value:
+            continue
+        path = Path(value).expanduser()
+        if key == "REDISLAB_SERVER" and (
+            value in SERVER_NAMES or (os.sep not in value and not path.exists())
+        ):
+            continue
+        absolute = str(path.resolve())
+        if absolute != value:
+            out[key] = absolute
+    return out
+
+
 def _execute(path: Path, claims_dir: Path, timeout: int) -> tuple[Any, float, str]:
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    # the kernel works in the notebook's directory: hand it absolute paths only
+    path, claims_dir = path.resolve(), claims_dir.resolve()
     nb = nbformat.read(path, as_version=4)
     os.environ["REDISLAB_CLAIMS_DIR"] = str(claims_dir)
     os.environ["REDISLAB_NOTEBOOK"] = path.stem
@@ -134,18 +174,28 @@ def build_site(
     timeout: int = 600,
     progress: bool = True,
 ) -> Path:
-    """Execute ``notebooks`` and write the site under ``out``; returns ``out/index.html``."""
+    """Execute ``notebooks`` and write the site under ``out``; returns ``out/index.html``.
+
+    Relative paths (``out``, the notebooks, ``readme``) are taken from the current
+    directory, as a shell would, and made absolute before any kernel sees them.
+    """
     from .kit.measure import progress as bar
     from .lab.servers import find_server
     from .report import build_report, load_claims
 
+    out = Path(out).resolve()
+    notebooks = [Path(p).resolve() for p in notebooks]
+    readme = Path(readme).resolve() if readme else None
     out.mkdir(parents=True, exist_ok=True)
     (out / "notebooks").mkdir(exist_ok=True)
     claims_dir = out / "claims-data"
     descriptions = course_table(readme) if readme and readme.exists() else {}
     names = [p.stem for p in notebooks]
     pages: list[NotebookPage] = []
-    saved_env = {k: os.environ.get(k) for k in ("REDISLAB_CLAIMS_DIR", "REDISLAB_NOTEBOOK")}
+    saved_env = {
+        k: os.environ.get(k) for k in ("REDISLAB_CLAIMS_DIR", "REDISLAB_NOTEBOOK", *PATH_VARIABLES)
+    }
+    os.environ.update(kernel_environment())
     try:
         for i, path in enumerate(bar(notebooks, desc="notebooks", enabled=progress)):
             nb, seconds, error = _execute(path, claims_dir, timeout)

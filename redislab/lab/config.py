@@ -73,6 +73,10 @@ COMMENTS: dict[str, str] = {
         "(Valkey 9 otherwise notices a finished download only on its next 1 s cron tick.)"
     ),
     "enable-debug-command": "Allow DEBUG (blocked by default since 7.0) from loopback clients.",
+    "enable-module-command": (
+        "Allow MODULE LOAD/UNLOAD (blocked by default since 7.0) from loopback clients: "
+        "Lab.start(enable_module_command=True)."
+    ),
     "cluster-enabled": "This node is a Redis Cluster node.",
     "cluster-config-file": "Cluster state, written by the server itself (do not edit).",
     "cluster-node-timeout": (

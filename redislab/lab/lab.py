@@ -103,6 +103,8 @@ class Lab:
         #: The Redis Stack modules every data node loads (``Lab.start(modules=...)``).
         self.modules: tuple[str, ...] = ()
         self._module_paths: list[Path] = []
+        #: ``MODULE LOAD`` allowed from loopback clients (``enable_module_command=True``).
+        self.enable_module_command = False
         self._stopped = False
         self.created = time.time()
         self.startup_seconds: float | None = None
@@ -129,6 +131,7 @@ class Lab:
         master_name: str | None = None,
         modules: tuple[str, ...] | list[str] = (),
         tls: bool = False,
+        enable_module_command: bool = False,
     ) -> Lab:
         """Start ``topology`` and return once it is ready.
 
@@ -150,7 +153,11 @@ class Lab:
             timeout: seconds for the whole topology to become ready.
             port: put the data nodes on ``port, port + 1, ...`` (topology order) instead of
                 free random ports: for test suites that expect fixed addresses (6379; a
-                cluster on 16379-16384). Every port must be free (:class:`PortTaken`).
+                cluster on 17000-17005). The whole plan is checked before anything
+                starts: two uses of one port (a data port, a cluster node's bus port at
+                port + 10000, a sentinel port, a TLS port), within the plan or against a
+                lab the registry knows, are :class:`PortConflict` naming both owners; a
+                port bound by another process is :class:`PortTaken` naming it.
             sentinel_port: the sentinels' first port (default ``port + 20000``: 26379...).
             master_name: the name sentinels monitor the primary under (default ``mymaster``).
             modules: Redis Stack modules every data node loads: ``json``, ``search``,
@@ -160,13 +167,20 @@ class Lab:
                 the lab's own CA, :attr:`tls`), replication (``tls-replication yes``), the
                 cluster bus (``tls-cluster yes``) and the sentinels. A server built without
                 TLS is :class:`TLSUnavailable` naming it (``ServerInfo.tls``).
+            enable_module_command: allow ``MODULE LOAD`` / ``MODULE UNLOAD`` at run time
+                from loopback clients (``enable-module-command local``, as the lab already
+                allows ``DEBUG``). Off by default, as Redis >= 7.0 ships it: ``MODULE LOAD``
+                is then refused ("MODULE command not allowed"); ``modules=`` loads modules
+                at start either way.
         """
         topo, persist = specs.validate_start(
             topology, persistence, bootstrap, sentinel, master_name, tls
         )
-        data_ports, sentinel_ports = specs.fixed_ports(topo, port, sentinel_port)
         info = find_server(server)
         specs.require_tls(info, topo)
+        data_ports, sentinel_ports = specs.fixed_ports(
+            topo, port, sentinel_port, config=config, tls=topo.tls or (topo.secure and info.tls)
+        )
         module_paths = modules_require(info, list(modules)) if modules else []
         cleanup_stale()
         t0 = time.perf_counter()
@@ -196,6 +210,7 @@ class Lab:
         lab._ports = (data_ports, sentinel_ports)
         lab.modules = tuple(modules)
         lab._module_paths = module_paths
+        lab.enable_module_command = bool(enable_module_command)
         if not detach:  # a detached lab outlives this process: never stop it at exit
             with _live_lock:
                 _live_labs.add(lab)
@@ -219,6 +234,7 @@ class Lab:
             workdir=self.workdir,
             tls=self.tls,
             modules=self._module_paths,
+            enable_module_command=self.enable_module_command,
         )
         return specs.new_data_node(
             name,
@@ -459,6 +475,7 @@ class Lab:
                 "topology": self.topology.name,
                 "master_name": self.topology.master_name,
                 "modules": list(self.modules),
+                "enable_module_command": self.enable_module_command,
                 "server": str(self.server.path),
                 "server_source": self.server.source,
                 "persistence": self.persistence,
@@ -568,6 +585,7 @@ class Lab:
             detached=bool(rec.get("detached")),
         )
         lab.created = rec.get("created", lab.created)
+        lab.enable_module_command = bool(rec.get("enable_module_command"))
         lab.sentinel_settings.update(rec.get("sentinel_settings") or {})
         lab.credentials = rec.get("credentials") or {}
         lab.tls = records.tls_from_record(rec)

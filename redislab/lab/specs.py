@@ -7,11 +7,13 @@ import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from ..errors import PortTaken, TLSUnavailable, TopologyError, UsageError
+from ..errors import TLSUnavailable, TopologyError, UsageError
 from .config import Section, persistence_directives
 from .node import Node
-from .ports import port_is_free
+from .ports import BUS_OFFSET, PortUse, check_port_plan
+from .registry import cleanup_stale, list_records
 from .servers import ServerInfo
 from .tls import TLSFiles, make_tls_files, tls_directives
 from .topology import SENTINEL_SETTINGS, Topology, get_topology
@@ -21,6 +23,10 @@ __all__ = [
     "data_sections",
     "fixed_ports",
     "new_data_node",
+    "node_port_uses",
+    "port_plan",
+    "record_port_uses",
+    "registry_port_uses",
     "require_tls",
     "security_files",
     "validate_start",
@@ -74,14 +80,22 @@ def data_sections(
     workdir: Path,
     tls: TLSFiles | None,
     modules: Sequence[Path] = (),
+    enable_module_command: bool = False,
 ) -> Sections:
-    """The commented sections of a data node's ``redis.conf``, the user's overrides last."""
+    """The commented sections of a data node's ``redis.conf``, the user's overrides last.
+
+    ``enable_module_command``: ``MODULE LOAD``/``UNLOAD`` from loopback clients
+    (``enable-module-command local``, as DEBUG is); off by default, as Redis ships it. A
+    server older than 7.0 has no such setting and allows ``MODULE LOAD`` anyway.
+    """
     defaults: dict[str, object] = {
         "repl-diskless-sync-delay": 0,
         "repl-diskless-load": "on-empty-db",
     }
     if server.supports_debug_setting:
         defaults["enable-debug-command"] = "local"
+        if enable_module_command:
+            defaults["enable-module-command"] = "local"
     persist: dict[str, object] = dict(persistence_directives(persistence))
     persist["dbfilename"] = "dump.rdb"
     sections: Sections = [("lab defaults", defaults), (f"persistence: {persistence}", persist)]
@@ -181,15 +195,109 @@ def security_files(workdir: Path, server: ServerInfo) -> tuple[dict[str, str], T
     return credentials, tls
 
 
+def _config_port(config: Mapping[str, object] | None, key: str) -> int | None:
+    """The port ``config=`` sets for ``key`` (``tls-port``, ``cluster-port``), if any."""
+    for k, v in (config or {}).items():
+        if k.lower() == key:
+            try:
+                return int(str(v).strip().strip("'\"")) or None
+            except ValueError:
+                return None
+    return None
+
+
+def node_port_uses(
+    name: str,
+    port: int,
+    *,
+    sentinel: bool = False,
+    cluster: bool = False,
+    tls: bool = False,
+    config: Mapping[str, object] | None = None,
+    lab: str | None = None,
+) -> list[PortUse]:
+    """The ports one node takes: its port (its TLS port when it listens on TLS only), a
+    cluster node's bus port (port + 10000, or ``cluster-port``) and a ``tls-port`` set
+    by ``config=`` (data nodes only)."""
+    uses = [PortUse(port, f"{name}'s TLS port" if tls else name, lab)]
+    if sentinel:
+        return uses
+    if cluster:
+        fixed_bus = _config_port(config, "cluster-port")
+        if fixed_bus:
+            uses.append(PortUse(fixed_bus, f"{name}'s cluster bus port (cluster-port)", lab, True))
+        else:
+            bus = port + BUS_OFFSET
+            uses.append(
+                PortUse(bus, f"{name}'s cluster bus port ({port} + {BUS_OFFSET})", lab, True)
+            )
+    extra_tls = _config_port(config, "tls-port")
+    if extra_tls and not tls:
+        uses.append(PortUse(extra_tls, f"{name}'s TLS port (tls-port in config=)", lab))
+    return uses
+
+
+def port_plan(
+    topology: Topology,
+    data_ports: Sequence[int],
+    sentinel_ports: Sequence[int] = (),
+    *,
+    config: Mapping[str, object] | None = None,
+    tls: bool = False,
+) -> list[PortUse]:
+    """Every port a lab at fixed ports takes, with its owner: data nodes in topology
+    order (``tls``: they listen on TLS only), their bus ports, then the sentinels."""
+    uses: list[PortUse] = []
+    for spec, p in zip(topology.nodes, data_ports, strict=True):
+        uses += node_port_uses(spec.name, p, cluster=topology.cluster, tls=tls, config=config)
+    for i, p in enumerate(sentinel_ports, start=1):
+        uses += node_port_uses(f"sentinel-{i}", p, sentinel=True, tls=topology.tls)
+    return uses
+
+
+def record_port_uses(record: Mapping[str, Any]) -> list[PortUse]:
+    """The ports a lab in the registry takes (from its ``lab.json``), with their owners."""
+    name = str(record.get("name", "?"))
+    config = record.get("config") or {}
+    data_tls = bool(record.get("tls") or record.get("tls_dir"))
+    uses: list[PortUse] = []
+    for n in record.get("nodes", []):
+        if not n.get("port"):
+            continue
+        sentinel = n.get("role") == "sentinel"
+        uses += node_port_uses(
+            str(n.get("name", "?")), int(n["port"]), sentinel=sentinel,
+            cluster=bool(n.get("cluster")), tls=bool(record.get("tls")) if sentinel else data_tls,
+            config=config, lab=name,
+        )  # fmt: skip
+    return uses
+
+
+def registry_port_uses() -> list[PortUse]:
+    """The ports of every lab the registry knows (stale labs are cleaned up first): a lab
+    whose node is down for an experiment still owns that node's port."""
+    cleanup_stale()
+    return [use for rec in list_records() for use in record_port_uses(rec)]
+
+
 def fixed_ports(
-    topology: Topology, port: int | None, sentinel_port: int | None
+    topology: Topology,
+    port: int | None,
+    sentinel_port: int | None,
+    *,
+    config: Mapping[str, object] | None = None,
+    tls: bool = False,
+    known: Sequence[PortUse] | None = None,
 ) -> tuple[list[int | None], list[int | None]]:
     """The ports data nodes and sentinels are asked to use (None: a free one is reserved).
 
     Data nodes get ``port, port + 1, ...`` in topology order; sentinels get
     ``sentinel_port, sentinel_port + 1, ...`` (default ``port + 20000``: 6379 -> 26379, the
-    usual Sentinel ports). Every port (and a cluster node's bus port, + 10000) must be free
-    now: :class:`PortTaken` names the first that is not, before anything starts.
+    usual Sentinel ports). The whole plan (:func:`port_plan`: data, cluster bus, sentinel
+    and TLS ports) is checked before anything starts (:func:`~.ports.check_port_plan`):
+    two uses of one port, in the plan or against ``known`` (default: every lab the
+    registry knows), are :class:`PortConflict` naming both owners; a port bound by
+    anything else is :class:`PortTaken` naming it.
     """
     n_data, n_sent = len(topology.nodes), topology.sentinels
     if port is None:
@@ -200,16 +308,6 @@ def fixed_ports(
         sentinel_port = port + 20000
     data = list(range(port, port + n_data))
     sent = list(range(sentinel_port, sentinel_port + n_sent)) if sentinel_port else []
-    wanted = [*data, *(p + 10000 for p in data if topology.cluster), *sent]
-    bad = [p for p in wanted if not 0 < p < 65536]
-    if bad:
-        raise UsageError(f"port {bad[0]} is out of range (the lab needs {wanted[0]}-{wanted[-1]})")
-    if len(set(wanted)) != len(wanted):
-        raise UsageError(f"the data, bus and sentinel ports overlap: {sorted(wanted)}")
-    for p in wanted:
-        if not port_is_free(p):
-            raise PortTaken(
-                f"port {p} on 127.0.0.1 is taken (the lab needs {', '.join(map(str, wanted))}); "
-                "stop what listens there or choose another port="
-            )
+    plan = port_plan(topology, data, sent, config=config, tls=tls)
+    check_port_plan(plan, registry_port_uses() if known is None else known)
     return list(data), list(sent)

@@ -31,6 +31,8 @@ def test_home_links_resolve_and_pages_have_their_plots(browser: Any, site: Path)
 
     pages = json.loads((site / "site.json").read_text())
     assert pages and not any(p["error"] for p in pages), pages
+    # every page counts the claims its notebook recorded (tests/test_site.py: relative --out)
+    assert all(0 < p["held"] == p["claims"] for p in pages), pages
     browser.get((site / "index.html").as_uri())
     assert "redislab" in browser.title
     browser.save_screenshot(str(SHOTS / "05-site-home.png"))

@@ -26,7 +26,7 @@ def _tls_config(node) -> dict[str, str]:
     return node.control.config_get("*")
 
 
-@pytest.mark.tls
+@pytest.mark.redislab_tls
 def test_replicated_tls_lab_replicates_over_tls_only(lab_factory):
     lab = lab_factory("replicated", tls=True)
     assert lab.topology.tls and lab.tls is not None
@@ -49,7 +49,7 @@ def test_replicated_tls_lab_replicates_over_tls_only(lab_factory):
         attached.stop()  # not owned: only detaches
 
 
-@pytest.mark.tls
+@pytest.mark.redislab_tls
 @pytest.mark.cluster
 def test_cluster_tls_lab_forms_and_serves_every_slot(lab_factory):
     lab = lab_factory("cluster", tls=True)
@@ -70,7 +70,7 @@ def test_cluster_tls_lab_forms_and_serves_every_slot(lab_factory):
     assert _plaintext_ping(lab.primary.port + 10000) == b""
 
 
-@pytest.mark.tls
+@pytest.mark.redislab_tls
 @pytest.mark.slow
 def test_sentinel_tls_lab_sentinels_and_clients_use_tls(lab_factory):
     lab = lab_factory("sentinel", tls=True)

@@ -14,7 +14,7 @@ def test_require_tls_names_the_reason():
         S.require_tls(False, "valkey")
 
 
-@pytest.mark.tls
+@pytest.mark.redislab_tls
 def test_each_bad_connection_fails_with_its_own_reason(lab_factory, tmp_path):
     lab = lab_factory("standalone")
     c = lab.client()
@@ -50,7 +50,7 @@ def test_each_bad_connection_fails_with_its_own_reason(lab_factory, tmp_path):
         release_port(port)
 
 
-@pytest.mark.tls
+@pytest.mark.redislab_tls
 def test_replication_over_tls(lab_factory, tmp_path):
     primary, replica = lab_factory("standalone"), lab_factory("standalone")
     pki = S.make_pki(tmp_path / "pki")
