@@ -12,7 +12,7 @@ export REDISLAB_CLAIMS_DIR := $(abspath $(CLAIMS_DIR))
 WORKERS ?= 2
 XDIST   := $(if $(filter 1,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 
-.PHONY: lock lab test test-unit test-notebooks test-external test-browser claims report bench lint format strip compose clean help
+.PHONY: lock lab test test-unit test-notebooks test-external test-browser claims soak report bench lint format strip compose clean help
 
 help:
 	@echo "make lab            build .venv and open JupyterLab on notebooks/"
@@ -21,6 +21,8 @@ help:
 	@echo "make test-browser   JupyterLab driven by a headless Chromium; screenshots in build/browser/"
 	@echo "make test-external  the notebooks against a server reached only by REDISLAB_URL"
 	@echo "make claims         run the notebooks on every engine found here; build/claims/claims.html"
+	@echo "make soak           the notebooks RUNS=5 times per engine (NEIGHBOUR=1: a core kept busy);"
+	@echo "                    per-claim margins in build/soak/soak.html (ENGINES=..., ONLY=06.01,08.01)"
 	@echo "make report         execute every notebook: the course site in build/site/ (index.html)"
 	@echo "make bench          print the speed benchmarks (ratios against baselines)"
 	@echo "make lock           refresh uv.lock to the newest releases pyproject.toml allows"
@@ -67,6 +69,14 @@ claims: $(STAMP)
 	@engines="$$($(BIN)/python -c 'from redislab import available_servers as a; print(" ".join(s.source for s in a()))')"; \
 	for e in $$engines; do echo "== notebooks on $$e"; REDISLAB_SERVER=$$e $(BIN)/pytest -q --nbval-lax $(NOTEBOOKS) || exit 1; done
 	$(BIN)/redislab claims $(CLAIMS_DIR)
+
+# The notebooks RUNS times per engine, round by round (redislab.soak); NEIGHBOUR=1 keeps one
+# core busy meanwhile, ENGINES=system,valkey and ONLY=06.01,08.01 narrow it. The per-claim
+# table: build/soak/soak.html (copied to $(CLAIMS_DIR)/, which the claims report links).
+soak: $(STAMP)
+	$(BIN)/redislab soak --runs $(or $(RUNS),5) --workers $(WORKERS) \
+	  $(if $(filter 1 yes true,$(NEIGHBOUR)),--neighbour) \
+	  $(if $(ENGINES),--engines $(ENGINES)) $(if $(ONLY),--notebooks $(ONLY))
 
 report: $(STAMP)
 	$(BIN)/redislab site --out build/site

@@ -287,6 +287,38 @@ def cmd_site(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_soak(args: argparse.Namespace) -> int:
+    from .soak import SoakConfig, run_soak
+
+    link = args.claims if args.claims is not None else os.environ.get("REDISLAB_CLAIMS_DIR")
+    config = SoakConfig(
+        runs=args.runs,
+        engines=tuple(e for e in (args.engines or "").split(",") if e),
+        neighbour=args.neighbour,
+        notebooks=tuple(n for n in (args.notebooks or "").split(",") if n),
+        workers=args.workers,
+        out=Path(args.out),
+        link_into=Path(link or "build/claims") if link != "" else None,
+    )
+    report = run_soak(config)
+    table = report.table
+    cols = ["status", "engine", "notebook", "claim", "runs", "failures", "inconclusive",
+            "margin_sd", "min_run_margin"]  # fmt: skip
+    rows = [
+        {
+            c: (f"{v:.3g}" if v == v else "") if isinstance(v, float) else str(v)[:70]  # nan: ""
+            for c, v in r.items()
+        }
+        for r in table[cols].head(args.top).to_dict("records")
+    ]
+    print(_table(rows))
+    print(f"\n{len(table)} rows; wrote " + ", ".join(str(f) for f in report.files))
+    if report.interrupted:
+        print("interrupted: the tables cover the runs that finished", file=sys.stderr)
+        return 130
+    return 1 if report.failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="redislab", description="Real Redis topologies, one command.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -345,6 +377,22 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     s.add_argument("files", nargs="*", help="only these notebook files")
     s.set_defaults(func=cmd_site)
+    s = sub.add_parser("soak", help="the notebooks N times per engine; the per-claim margins")
+    s.add_argument("--runs", type=int, default=5, help="runs per engine (default 5)")
+    s.add_argument("--engines", help="comma-separated, e.g. system,redis8,valkey (default: all)")
+    s.add_argument(
+        "--neighbour", action="store_true", help="a CPU-bound process spins on one core meanwhile"
+    )
+    s.add_argument("--notebooks", metavar="PREFIXES", help="only these, e.g. 06.01,08.01")
+    s.add_argument("--workers", type=int, default=2, help="pytest-xdist workers (1: serial)")
+    s.add_argument("--out", default="build/soak", help="runs, logs and tables (build/soak)")
+    s.add_argument(
+        "--claims", metavar="DIR",
+        help="copy soak.html here for the claims report to link "
+             "(default $REDISLAB_CLAIMS_DIR or build/claims; '' for none)",
+    )  # fmt: skip
+    s.add_argument("--top", type=int, default=15, help="rows of the table to print")
+    s.set_defaults(func=cmd_soak)
     return p
 
 

@@ -20,8 +20,7 @@ FACE = {
     "pytest_plugin",
     "report",
     "site",
-    "_compat",
-    "_faults_compat",
+    "soak",
 }
 
 
