@@ -2,8 +2,9 @@
 
     python benchmarks/dr_drill.py [--scale 1]
 
-Prints RTO/RPO per recovery mode; exits 1 if a backup did not verify or restore to its
-recorded digest (``RecoveryError``) or if the measured RPO is outside its prediction.
+Prints RTO/RPO per recovery mode; exits 1 if no backup verified (``RecoveryError``), if
+the restored backup differs from its recorded digest (``digest_ok``) or if the measured
+RPO is outside its prediction.
 A scheduled CI job can run exactly this.
 """
 
@@ -32,6 +33,9 @@ def main() -> int:
             return 1
     print(drill_table(drills).round(3).to_string())
     backup = drills[1]
+    if backup.digest_ok is not True:  # recovery_drill returns a mismatch, it does not raise
+        print("DRILL FAILED: the restored backup differs from its record", file=sys.stderr)
+        return 1
     if abs(backup.rpo_writes - backup.predicted_rpo_writes) > 1:
         print("DRILL FAILED: backup RPO outside its prediction", file=sys.stderr)
         return 1

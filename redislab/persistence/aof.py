@@ -2,7 +2,8 @@
 
 :func:`aof_layout` reads the multi-part base / incr / manifest layout (7.0+, inside
 ``appenddirname``) or a single ``appendonly.aof``; :func:`bgrewriteaof` rewrites it;
-:func:`appendfsync_costs` and :func:`fsync_latencies` measure the write cost.
+:func:`appendfsync_costs` and :func:`fsync_latencies` measure the write cost;
+:func:`appendfsync_round` interleaves them (paired samples for :mod:`redislab.kit.evidence`).
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ __all__ = [
     "EVERYSEC_POSTPONE_S",
     "AofFile",
     "AofLayout",
+    "FsyncRound",
     "aof_layout",
     "appendfsync_costs",
+    "appendfsync_round",
     "bgrewriteaof",
     "disk_usage",
     "file_format",
@@ -375,18 +378,124 @@ def fsync_latencies(directory: Path | str, *, n: int = 50, size: int = 128) -> n
     """Seconds per ``write()`` + ``fsync()`` of ``size`` bytes in ``directory``.
 
     Tells whether ``appendfsync always`` *can* cost anything on this filesystem
-    (on tmpfs an fsync is free).
+    (on tmpfs an fsync is free). The sync is ``fdatasync`` where the OS has it, as in
+    Redis on Linux.
     """
-    path = Path(directory) / ".redislab-fsync-probe"
-    data = b"x" * size
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+    with _FsyncProbe(directory, size=size) as probe:
+        return time_calls(probe.one, n=n, warmup=3)
+
+
+class _FsyncProbe:
+    """An appended file in ``directory``: ``one()`` is a ``write()`` + ``fdatasync()``.
+
+    ``fdatasync`` because that is what ``appendfsync always`` calls on Linux
+    (``redis_fsync`` in ``src/config.h``; ``fsync`` elsewhere).
+    """
+
+    def __init__(self, directory: Path | str, *, size: int = 128) -> None:
+        self.path = Path(directory) / f".redislab-fsync-probe-{os.getpid()}"
+        self.data = b"x" * size
+        self.fd = -1
+
+    def __enter__(self) -> _FsyncProbe:
+        self.fd = os.open(self.path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+        for _ in range(3):  # the first syncs of a new file also write its inode
+            self.one()
+        return self
+
+    def one(self) -> None:
+        os.write(self.fd, self.data)
+        sync = getattr(os, "fdatasync", os.fsync)
+        sync(self.fd)
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class FsyncRound:
+    """One round of :func:`appendfsync_round`: per block, medians in microseconds.
+
+    ``lone[policy][i]`` is the median latency of a single ``SET`` under ``policy`` in
+    block ``i``, ``piped[policy][i]`` the median per-command time of a pipelined
+    ``SET`` and ``fsync[i]`` the median ``write()`` + ``fdatasync()`` of the probe
+    file, all measured in the same block, next to each other.
+    """
+
+    lone: dict[str, np.ndarray]
+    piped: dict[str, np.ndarray]
+    fsync: np.ndarray
+    batch: int
+
+    def table(self) -> pd.DataFrame:
+        """One row per policy: medians over the blocks (µs), and the fsync probe."""
+        import pandas as pd
+
+        rows = {
+            p: {
+                "lone SET p50 (µs)": float(np.median(self.lone[p])),
+                f"pipelined SET, per command (µs, batch {self.batch})": float(
+                    np.median(self.piped[p])
+                ),
+            }
+            for p in self.lone
+        }
+        frame = pd.DataFrame(rows).T
+        frame.index.name = "appendfsync"
+        return frame
+
+
+def appendfsync_round(
+    connection: redis.Redis,
+    directory: Path | str,
+    *,
+    blocks: int = 6,
+    per_block: int = 15,
+    batch: int = 50,
+    value_size: int = 64,
+    policies: Sequence[str] = ("always", "everysec", "no"),
+) -> FsyncRound:
+    """Interleaved timings of each ``appendfsync`` policy and of an fsync on the same disk.
+
+    Each of ``blocks`` blocks switches the policy with ``CONFIG SET`` (the order rotates
+    from block to block) and times ``per_block`` single ``SET``s and three pipelines of
+    ``batch`` ``SET``s under each, then ``per_block`` ``write()`` + ``fdatasync()``
+    calls on a probe file in ``directory`` (the node's data directory). Block ``i`` of
+    every series was measured within the same fraction of a second, so the series are
+    paired samples: a busy moment of the machine hits all of them. The original policy
+    is restored.
+    """
+    original = persistence_config(connection)["appendfsync"]
+    order = list(policies)
+    lone: dict[str, list[float]] = {p: [] for p in order}
+    piped: dict[str, list[float]] = {p: [] for p in order}
+    fsync: list[float] = []
     try:
-
-        def one() -> None:
-            os.write(fd, data)
-            os.fsync(fd)
-
-        return time_calls(one, n=n, warmup=3)
+        with _FsyncProbe(directory) as probe:
+            for b in range(blocks):
+                for policy in order[b % len(order) :] + order[: b % len(order)]:
+                    connection.config_set("appendfsync", policy)
+                    name = f"fsync-{policy}"
+                    one = write_latencies(
+                        connection, n=per_block, value_size=value_size, name=name, warmup=2
+                    )
+                    many = write_latencies(
+                        connection,
+                        n=3 * batch,
+                        value_size=value_size,
+                        name=name,
+                        batch=batch,
+                        warmup=batch,
+                    )
+                    lone[policy].append(float(np.median(one)) * 1e6)
+                    piped[policy].append(float(np.median(many)) * 1e6)
+                fsync.append(float(np.median(time_calls(probe.one, n=per_block))) * 1e6)
     finally:
-        os.close(fd)
-        path.unlink(missing_ok=True)
+        connection.config_set("appendfsync", original)
+    return FsyncRound(
+        lone={p: np.asarray(v) for p, v in lone.items()},
+        piped={p: np.asarray(v) for p, v in piped.items()},
+        fsync=np.asarray(fsync),
+        batch=batch,
+    )

@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..lab.node import Node
 
 __all__ = [
+    "FormatLoads",
     "LineFit",
     "LoadPrediction",
     "LoadSample",
@@ -364,48 +365,92 @@ def predict_load_time(
     )
 
 
+class FormatLoads:
+    """The node's dataset as a RESP AOF and as an RDB-preamble AOF, restarted from each.
+
+    A context manager. On entry the dataset is rewritten twice (``aof-use-rdb-preamble
+    no``, then ``yes``) and the two AOF directories are kept aside; :meth:`pairs` then
+    restarts the node from each in turn, back to back, and returns the load times the
+    server logged as paired samples (for :func:`redislab.kit.evidence.compare`). On exit
+    the stash is removed, the setting restored and the key count checked. The node
+    must run with the AOF on.
+    """
+
+    def __init__(self, node: Node, *, timeout: float = 60.0) -> None:
+        self.node = node
+        self.timeout = timeout
+        self.times: dict[str, list[float]] = {"resp": [], "rdb": []}
+        self.sizes: dict[str, int] = {}
+        self.keys = 0
+        self._cfg: dict[str, str] = {}
+        self._stash = Path()
+
+    def __enter__(self) -> FormatLoads:
+        client = self.node.client(socket_timeout=self.timeout)
+        try:
+            self._cfg = persistence_config(client)
+            if self._cfg["appendonly"] != "yes":
+                raise PersistenceError(f"{self.node.name} has the AOF off: FormatLoads needs it on")
+            self.keys = int(client.dbsize())
+            self._stash = Path(self._cfg["dir"]) / ".redislab-format-stash"
+            for fmt, preamble in (("resp", "no"), ("rdb", "yes")):
+                client.config_set("aof-use-rdb-preamble", preamble)
+                bgrewriteaof(client, timeout=self.timeout)
+                self.sizes[fmt] = _stash_files(self._cfg, "aof", self._stash / fmt)
+        except BaseException:
+            shutil.rmtree(self._stash, ignore_errors=True)
+            raise
+        finally:
+            client.close()
+        return self
+
+    def _restart(self, fmt: str) -> float:
+        self.node.kill()
+        _unstash_files(self._cfg, "aof", self._stash / fmt)
+        timing = timed_restart(self.node)
+        if timing.load_s is None:
+            raise PersistenceError(f"no load time in the log of {self.node.name}")
+        self.times[fmt].append(timing.load_s)
+        return timing.load_s
+
+    def pairs(self, n: int = 5) -> tuple[list[float], list[float]]:
+        """``n`` back-to-back restarts from each format (order alternating): ``(resp, rdb)``."""
+        resp, rdb = [], []
+        for i in range(n):
+            order = ("resp", "rdb") if (len(self.times["resp"]) + i) % 2 == 0 else ("rdb", "resp")
+            got = {fmt: self._restart(fmt) for fmt in order}
+            resp.append(got["resp"])
+            rdb.append(got["rdb"])
+        return resp, rdb
+
+    def summary(self) -> dict[str, Any]:
+        """Median load times and file sizes: ``resp_s``, ``rdb_s``, ``resp_bytes``,
+        ``rdb_bytes``, ``keys``, and ``restarts`` (per format)."""
+        return {
+            "keys": self.keys,
+            "resp_s": float(np.median(self.times["resp"])),
+            "rdb_s": float(np.median(self.times["rdb"])),
+            "resp_bytes": self.sizes["resp"],
+            "rdb_bytes": self.sizes["rdb"],
+            "restarts": len(self.times["resp"]),
+        }
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self._stash, ignore_errors=True)
+        with self.node.client(socket_timeout=self.timeout) as client:
+            client.config_set("aof-use-rdb-preamble", self._cfg["aof-use-rdb-preamble"])
+            loaded = int(client.dbsize())
+        if loaded != self.keys and exc[0] is None:
+            raise PersistenceError(f"{self.node.name} loaded {loaded} keys, expected {self.keys}")
+
+
 def format_load_times(node: Node, *, repeats: int = 3, timeout: float = 60.0) -> dict[str, Any]:
     """Load the node's current dataset from a RESP AOF and from an RDB-preamble AOF.
 
-    The node must run with the AOF on. Its dataset is rewritten twice
-    (``aof-use-rdb-preamble no``, then ``yes``; the setting is restored), the two
-    AOF directories are kept aside, and ``repeats`` rounds restart the node from
-    each in turn. Returns the median load times and file sizes: ``resp_s``,
-    ``rdb_s``, ``resp_bytes``, ``rdb_bytes``, ``keys``.
+    :class:`FormatLoads` with ``repeats`` pairs of restarts; returns its summary
+    (median load times and file sizes: ``resp_s``, ``rdb_s``, ``resp_bytes``,
+    ``rdb_bytes``, ``keys``).
     """
-    client = node.client(socket_timeout=timeout)
-    cfg = persistence_config(client)
-    if cfg["appendonly"] != "yes":
-        raise PersistenceError(f"{node.name} has the AOF off: format_load_times needs it on")
-    keys = int(client.dbsize())
-    stash_root = Path(cfg["dir"]) / ".redislab-format-stash"
-    sizes: dict[str, int] = {}
-    times: dict[str, list[float]] = {"resp": [], "rdb": []}
-    try:
-        for fmt, preamble in (("resp", "no"), ("rdb", "yes")):
-            client.config_set("aof-use-rdb-preamble", preamble)
-            bgrewriteaof(client, timeout=timeout)
-            sizes[fmt] = _stash_files(cfg, "aof", stash_root / fmt)
-        client.close()
-        for r in range(repeats):
-            for fmt in ("resp", "rdb") if r % 2 == 0 else ("rdb", "resp"):
-                node.kill()
-                _unstash_files(cfg, "aof", stash_root / fmt)
-                timing = timed_restart(node)
-                if timing.load_s is None:
-                    raise PersistenceError(f"no load time in the log of {node.name}")
-                times[fmt].append(timing.load_s)
-    finally:
-        shutil.rmtree(stash_root, ignore_errors=True)
-    with node.client(socket_timeout=timeout) as client:
-        client.config_set("aof-use-rdb-preamble", cfg["aof-use-rdb-preamble"])
-        loaded = int(client.dbsize())
-    if loaded != keys:
-        raise PersistenceError(f"{node.name} loaded {loaded} keys, expected {keys}")
-    return {
-        "keys": keys,
-        "resp_s": float(np.median(times["resp"])),
-        "rdb_s": float(np.median(times["rdb"])),
-        "resp_bytes": sizes["resp"],
-        "rdb_bytes": sizes["rdb"],
-    }
+    with FormatLoads(node, timeout=timeout) as loads:
+        loads.pairs(repeats)
+    return loads.summary()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,14 @@ from ._common import (
 )
 
 __all__ = [
+    "PingTimeline",
     "bgsave",
     "fork_cost",
+    "fork_pairs",
     "parse_save_points",
     "persistence_label",
     "ping_latencies_during",
+    "ping_timeline_during",
     "save_point_due",
     "snapshot_path",
     "wait_for_bgsave",
@@ -95,7 +99,8 @@ def bgsave(connection: redis.Redis, *, timeout: float = 60.0) -> dict[str, float
     during an AOF rewrite the save is scheduled (``BGSAVE SCHEDULE``).
 
     Returns ``{"seconds": wall time, "fork_usec": latest_fork_usec,
-    "reply_seconds": how long the BGSAVE call itself took}``.
+    "reply_seconds": how long the BGSAVE call itself took, "in_progress_after_reply":
+    1.0 if INFO, asked right after the reply, showed the child still writing}``.
     """
     t0 = time.perf_counter()
     before = _persistence_info(connection)
@@ -116,9 +121,15 @@ def bgsave(connection: redis.Redis, *, timeout: float = 60.0) -> dict[str, float
         else:
             raise
     reply = time.perf_counter() - t_call
+    running = float(bool(_persistence_info(connection).get("rdb_bgsave_in_progress")))
     wait_for_bgsave(connection, after=saves, timeout=timeout)
     fork = int(connection.info("stats").get("latest_fork_usec", 0))
-    return {"seconds": time.perf_counter() - t0, "fork_usec": float(fork), "reply_seconds": reply}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "fork_usec": float(fork),
+        "reply_seconds": reply,
+        "in_progress_after_reply": running,
+    }
 
 
 # ================================================================= files on disk
@@ -129,44 +140,104 @@ def snapshot_path(connection: redis.Redis) -> Path:
 
 
 # ================================================================ write costs
-def ping_latencies_during(
+@dataclass(frozen=True)
+class PingTimeline:
+    """PINGs sent while a call ran, on one ``time.perf_counter`` clock (seconds).
+
+    ``sent[i]`` is when PING ``i`` was sent and ``latency[i]`` how long its reply took;
+    ``started`` / ``ended`` bracket the call, taken in its own thread right before it
+    was made and right after it returned.
+    """
+
+    sent: np.ndarray
+    latency: np.ndarray
+    started: float
+    ended: float
+
+    @property
+    def seconds(self) -> float:
+        """How long the call took."""
+        return self.ended - self.started
+
+    @property
+    def inside(self) -> np.ndarray:
+        """Latencies of the PINGs sent after the call began and answered before it returned."""
+        answered = self.sent + self.latency
+        mask = (self.sent >= self.started) & (answered <= self.ended)
+        return self.latency[mask]
+
+
+def ping_timeline_during(
     fn: Callable[[], Any], probe: redis.Redis, *, interval: float = 0.001
-) -> tuple[np.ndarray, float]:
+) -> PingTimeline:
     """Run ``fn`` in a thread and PING through ``probe`` until it returns.
 
-    Returns the PING latencies (s) and how long ``fn`` took (s): a PING that
-    arrives while the server runs a blocking ``SAVE`` waits for it. Re-raises an
-    exception from ``fn``.
+    A PING that arrives while the server runs a blocking ``SAVE`` waits for it;
+    :attr:`PingTimeline.inside` counts the ones answered while the call was under way.
+    Re-raises an exception from ``fn``.
     """
     box: dict[str, Any] = {}
 
     def run() -> None:
-        t0 = time.perf_counter()
+        box["started"] = time.perf_counter()
         try:
             fn()
         except BaseException as exc:  # handed to the caller below
             box["error"] = exc
-        box["seconds"] = time.perf_counter() - t0
+        box["ended"] = time.perf_counter()
 
     thread = threading.Thread(target=run, daemon=True)
-    latencies = []
+    sent, latencies = [], []
     thread.start()
     while thread.is_alive():
         t0 = time.perf_counter()
         probe.ping()
+        sent.append(t0)
         latencies.append(time.perf_counter() - t0)
         time.sleep(interval)
     thread.join()
     if "error" in box:
         raise box["error"]
-    return np.asarray(latencies), float(box["seconds"])
+    return PingTimeline(
+        sent=np.asarray(sent, dtype=float),
+        latency=np.asarray(latencies, dtype=float),
+        started=float(box["started"]),
+        ended=float(box["ended"]),
+    )
 
 
-def fork_cost(connection: redis.Redis, *, repeats: int = 3) -> dict[str, float]:
-    """BGSAVE ``repeats`` times; median ``latest_fork_usec``, memory and snapshot size.
+def ping_latencies_during(
+    fn: Callable[[], Any], probe: redis.Redis, *, interval: float = 0.001
+) -> tuple[np.ndarray, float]:
+    """:func:`ping_timeline_during`, reduced to (every PING latency, seconds ``fn`` took)."""
+    timeline = ping_timeline_during(fn, probe, interval=interval)
+    return timeline.latency, timeline.seconds
 
-    Returns ``fork_usec`` (median), ``fork_usec_min``, ``used_memory``, ``rss``,
-    ``rdb_bytes``, ``keys`` and ``bgsave_s`` (median wall time of one BGSAVE).
+
+def fork_pairs(
+    large: redis.Redis, small: redis.Redis, *, n: int = 5
+) -> tuple[list[float], list[float]]:
+    """``n`` pairs of ``latest_fork_usec``: a ``BGSAVE`` on ``large``, one on ``small``.
+
+    The two members of a pair run back to back (the order alternates), so a busy
+    moment of the machine slows both: paired samples for
+    :func:`redislab.kit.evidence.compare`. Returns ``(large_usec, small_usec)``.
+    """
+    big: list[float] = []
+    little: list[float] = []
+    for i in range(n):
+        order = ((large, big), (small, little)) if i % 2 == 0 else ((small, little), (large, big))
+        for connection, out in order:
+            out.append(bgsave(connection)["fork_usec"])
+    return big, little
+
+
+def fork_cost(connection: redis.Redis, *, repeats: int = 3) -> dict[str, Any]:
+    """BGSAVE ``repeats`` times; ``latest_fork_usec`` of each, memory and snapshot size.
+
+    Returns ``fork_usec`` (median), ``fork_usec_min``, ``fork_usecs`` (every sample, a
+    list), ``used_memory``, ``rss``, ``rdb_bytes``, ``keys`` and ``bgsave_s`` (median
+    wall time of one BGSAVE).
     """
     forks, walls = [], []
     for _ in range(repeats):
@@ -181,5 +252,6 @@ def fork_cost(connection: redis.Redis, *, repeats: int = 3) -> dict[str, float]:
         "rdb_bytes": float(snapshot_path(connection).stat().st_size),
         "fork_usec": float(np.median(forks)),
         "fork_usec_min": float(min(forks)),
+        "fork_usecs": [float(f) for f in forks],
         "bgsave_s": float(np.median(walls)),
     }

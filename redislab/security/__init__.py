@@ -67,6 +67,7 @@ from .tls import (
     require_tls,
     tls_cases,
     tls_client,
+    tls_connect_pairs,
     tls_cost,
     use_server_certificate,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "run_matrix",
     "tls_cases",
     "tls_client",
+    "tls_connect_pairs",
     "tls_cost",
     "use_server_certificate",
     "write_acl_file",

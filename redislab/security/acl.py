@@ -127,12 +127,17 @@ def acl_features(connection: PlainConnection) -> AclFeatures:
 def default_roles(*, selectors: bool = True) -> list[Role]:
     """The lab's role model: app, analyst, worker, operator and admin.
 
-    - ``app``: data commands and scripts on its own prefix, nothing dangerous; with a
-      selector (where supported) it may also ``GET`` the report keys.
+    - ``app``: data commands on its own prefix, and it may run scripts and functions
+      (``EVAL``, ``EVALSHA``, ``FCALL``) but not manage them: ``+@scripting`` would also
+      grant ``FUNCTION FLUSH``/``LOAD``/``DELETE``/``RESTORE`` and ``SCRIPT FLUSH``/``KILL``,
+      which are server-wide and not in ``@dangerous``, and the ``FUNCTION`` ones are in
+      ``@write`` too, hence ``-function`` last; with a selector (where supported) it may
+      also ``GET`` the report keys.
     - ``analyst``: reads the application's keys (``%R~``), writes only its reports.
     - ``worker``: streams and Pub/Sub on the queue prefix and channels only.
-    - ``operator``: looks at the server (``INFO``, ``CONFIG GET``, ``CLIENT LIST/KILL``,
-      ``SLOWLOG``, ``ACL LOG``), touches no key.
+    - ``operator``: looks at the server (``INFO``, ``CLIENT LIST/KILL``, ``SLOWLOG``,
+      ``ACL LOG``), touches no key. No ``CONFIG GET``: it returns ``requirepass`` and
+      ``masterauth`` in clear, and the ACL cannot grant it for some parameters only.
     - ``admin``: everything.
     """
     app = key(SECURITY_APP, "*")
@@ -142,15 +147,30 @@ def default_roles(*, selectors: bool = True) -> list[Role]:
         Role(
             "app",
             keys=(app,),
-            commands=("-@all", "+@read", "+@write", "+@scripting", "+@connection", "-@dangerous"),
+            # scripts it may run, not the server-wide script commands: +@scripting would also
+            # grant FUNCTION FLUSH/LOAD/DELETE/RESTORE and SCRIPT FLUSH/KILL (not @dangerous),
+            # and +@write alone grants the FUNCTION ones (they are @write too): -function
+            commands=(
+                "-@all",
+                "+@read",
+                "+@write",
+                "+eval",
+                "+evalsha",
+                "+fcall",
+                "+fcall_ro",
+                "+@connection",
+                "-@dangerous",
+                "-function",
+            ),
             selectors=((f"~{report}", "+get"),) if selectors else (),
-            description="the application: data commands on its prefix",
+            description="the application: data commands and scripts on its prefix",
         ),
         Role(
             "analyst",
             keys=(report,),
             read_keys=(app,),
-            commands=("-@all", "+@read", "+@write", "+@connection", "-@dangerous"),
+            # -function: FUNCTION FLUSH/DELETE/LOAD/RESTORE are in @write
+            commands=("-@all", "+@read", "+@write", "+@connection", "-@dangerous", "-function"),
             description="reads the application's keys, writes reports",
         ),
         Role(
@@ -166,7 +186,6 @@ def default_roles(*, selectors: bool = True) -> list[Role]:
                 "-@all",
                 "+@connection",
                 "+info",
-                "+config|get",
                 "+slowlog",
                 "+client|list",
                 "+client|kill",

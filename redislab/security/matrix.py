@@ -9,8 +9,10 @@ argument stopped it. ``detail`` keeps the reply.
 
 The operations are harmless when allowed (``SHUTDOWN ABORT``, ``CONFIG SET`` of a
 default value, ``MIGRATE`` of a missing key, ``CLIENT KILL`` of a missing id, a
-missing module) except ``FLUSHALL``, which comes last: run the matrix on a lab
-whose data you do not need.
+missing module) except ``FUNCTION FLUSH`` and ``SCRIPT FLUSH`` (they empty the
+server's function libraries and script cache), ``CONFIG GET requirepass`` (it
+returns the password in clear, masked in ``detail``) and ``FLUSHALL``, which comes
+last: run the matrix on a lab whose data and scripts you do not need.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("MODULE LOAD", ("MODULE", "LOAD", "/nonexistent/redislab-module.so")),
     Operation("MIGRATE", ("MIGRATE", "127.0.0.1", "1", key(SECURITY_APP, "none"), "0", "100")),
     Operation("CLIENT KILL", ("CLIENT", "KILL", "ID", "999999999")),
+    Operation("CONFIG GET requirepass", ("CONFIG", "GET", "requirepass")),
+    Operation("FUNCTION FLUSH", ("FUNCTION", "FLUSH")),
+    Operation("SCRIPT FLUSH", ("SCRIPT", "FLUSH")),
     Operation("FLUSHALL", ("FLUSHALL",)),
 )
 
@@ -130,6 +135,8 @@ def run_matrix(
                     else:
                         verdict = "allowed"
                     reply = message
+                if op.args[:2] == ("CONFIG", "GET") and verdict == "allowed":
+                    reply = "(a value, not shown)"
                 outcome[user].append(verdict)
                 detail[user].append(reply[:80])
     finally:

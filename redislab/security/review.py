@@ -10,9 +10,12 @@ any server from a script::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 import redis
@@ -197,14 +200,40 @@ def review_url(url: str, *, cache: bool = False, **kwargs: object) -> list[Findi
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: print the findings; exit 1 if any is ``high``."""
+    """Command line: print the findings; exit 1 if any is ``high``.
+
+    The password never needs to be on the command line (where ``ps`` and
+    ``/proc/<pid>/cmdline`` show it to every local user): it is read from
+    ``--password-file`` (first line; keep the file mode 0600) or from the environment
+    variable ``REDISCLI_AUTH`` (as ``redis-cli`` does; a process's environment is
+    readable by its owner only). A URL that carries a password still works, with a
+    warning on stderr.
+    """
     parser = argparse.ArgumentParser(description="Review a Redis/Valkey server's security settings")
-    parser.add_argument("url", help="redis://[user:password@]host:port[/db] or rediss://...")
+    parser.add_argument("url", help="redis://[user@]host:port[/db] or rediss://...")
     parser.add_argument(
         "--cache", action="store_true", help="the server is a cache (check maxmemory)"
     )
+    parser.add_argument("--user", help="the ACL user to log in as")
+    parser.add_argument(
+        "--password-file",
+        help="a file whose first line is the password (else $REDISCLI_AUTH, if set)",
+    )
     args = parser.parse_args(argv)
-    findings = review_url(args.url, cache=args.cache)
+    kwargs: dict[str, object] = {}
+    if args.user:
+        kwargs["username"] = args.user
+    if args.password_file:
+        kwargs["password"] = Path(args.password_file).read_text().splitlines()[0]
+    elif os.environ.get("REDISCLI_AUTH"):
+        kwargs["password"] = os.environ["REDISCLI_AUTH"]
+    if urlsplit(args.url).password:
+        print(
+            "warning: a password in the URL is visible to other local users (ps); "
+            "use REDISCLI_AUTH or --password-file",
+            file=sys.stderr,
+        )
+    findings = review_url(args.url, cache=args.cache, **kwargs)
     for f in findings:
         print(f"[{f.severity:>6}] {f.check}: {f.detail}\n         fix: {f.fix}")
     if not findings:

@@ -40,6 +40,7 @@ __all__ = [
     "require_tls",
     "tls_cases",
     "tls_client",
+    "tls_connect_pairs",
     "tls_cost",
     "use_server_certificate",
 ]
@@ -367,6 +368,33 @@ def _raw_connect_s(port: int, ctx: ssl.SSLContext | None, n: int) -> float:
         sock.recv(16)
         sock.close()
     return (time.perf_counter() - t0) / n
+
+
+def tls_connect_pairs(
+    plain_port: int, tls_port: int, pki: PKI, *, n: int = 15
+) -> tuple[list[float], list[float]]:
+    """``n`` pairs of (TLS, plaintext) connect + ``PING`` times over raw sockets, in seconds.
+
+    Each pair is measured back to back (the order alternates), so the machine's noise
+    hits both members alike: paired samples for
+    :func:`redislab.kit.evidence.compare`. One ``SSLContext`` (the lab CA, the client
+    certificate) serves every TLS connect: the protocol's cost, not the client
+    library's per-connection set-up.
+    """
+    ctx = ssl.create_default_context(cafile=str(pki.cert("ca")))
+    ctx.load_cert_chain(str(pki.cert("client")), str(pki.key("client")))
+    tls_s: list[float] = []
+    plain_s: list[float] = []
+    _raw_connect_s(plain_port, None, 1)  # warm-up: both paths, once
+    _raw_connect_s(tls_port, ctx, 1)
+    for i in range(n):
+        if i % 2:
+            plain_s.append(_raw_connect_s(plain_port, None, 1))
+            tls_s.append(_raw_connect_s(tls_port, ctx, 1))
+        else:
+            tls_s.append(_raw_connect_s(tls_port, ctx, 1))
+            plain_s.append(_raw_connect_s(plain_port, None, 1))
+    return tls_s, plain_s
 
 
 def tls_cost(

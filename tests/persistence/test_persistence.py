@@ -346,3 +346,41 @@ def test_builtin_defaults_come_from_a_server_without_a_config() -> None:
     assert set(defaults) == {"save", "appendonly", "port"}
     assert defaults["port"] == "0"  # ours: no TCP port was opened
     assert defaults["appendonly"] in ("yes", "no") and defaults["save"] != ""
+
+
+def test_appendfsync_round_pairs_blocks_and_restores_the_policy(lab_factory):
+    lab = lab_factory("standalone", persistence="aof-everysec")
+    r = lab.client()
+    rd = P.appendfsync_round(r, lab.primary.dir, blocks=3, per_block=4, batch=10)
+    assert set(rd.lone) == set(rd.piped) == {"always", "everysec", "no"}
+    assert all(v.shape == (3,) and (v > 0).all() for v in [*rd.lone.values(), rd.fsync])
+    assert list(rd.table().index) == ["always", "everysec", "no"]
+    assert P.persistence_config(r)["appendfsync"] == "everysec"
+    assert not list(lab.primary.dir.glob(".redislab-fsync-probe*"))  # probe file removed
+
+
+def test_ping_timeline_counts_what_was_answered_during_save(lab_factory):
+    lab = lab_factory("standalone", persistence="rdb")
+    r = lab.client()
+    r.execute_command("DEBUG", "POPULATE", 100_000, key("persistence", "tl"), 32)
+    line = P.ping_timeline_during(r.save, lab.primary.client())
+    assert line.sent.shape == line.latency.shape and line.seconds > 0
+    assert line.inside.size <= 3 and line.latency.max() >= 0.5 * line.seconds
+    res = P.bgsave(r)
+    assert res["in_progress_after_reply"] == 1.0  # the reply does not wait for the child
+    cost = P.fork_cost(r, repeats=2)
+    assert len(cost["fork_usecs"]) == 2 and cost["fork_usec_min"] == min(cost["fork_usecs"])
+    other = lab_factory("standalone", persistence="rdb").client()
+    big, little = P.fork_pairs(r, other, n=2)
+    assert len(big) == len(little) == 2 and min(big) > 0
+
+
+def test_format_loads_gives_paired_restarts(lab_factory):
+    lab = lab_factory("standalone", persistence="aof-everysec")
+    r = lab.client()
+    P.populate_hashes(r, 300, fields=10)
+    with P.FormatLoads(lab.primary) as loads:
+        resp, rdb = loads.pairs(2)
+    assert len(resp) == len(rdb) == 2 and loads.summary()["restarts"] == 2
+    assert lab.client().dbsize() == 300
+    assert not (lab.primary.dir / ".redislab-format-stash").exists()

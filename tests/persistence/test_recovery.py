@@ -68,3 +68,16 @@ def test_recovery_drill(tmp_path, mode) -> None:
 def test_drill_rejects_unknown_mode(tmp_path) -> None:
     with pytest.raises(RecoveryError):
         P.recovery_drill(tmp_path, mode="prayer")
+
+
+def test_paused_backup_returns_the_pause_window(tmp_path) -> None:
+    a = P.start_site("A", tmp_path)
+    try:
+        c = a.client()
+        c.set("redislab:dr:k:1", 1)
+        backup, paused, unpaused = P.paused_backup(c, a.backups)
+        assert 0 < paused <= unpaused and backup.dbsize == 1
+        assert c.set("redislab:dr:k:2", 2)  # writes flow again after the unpause
+        c.close()
+    finally:
+        a.lab.stop()

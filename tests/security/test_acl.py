@@ -60,3 +60,11 @@ def test_diff_sees_drift_missing_and_extra_users(roles_lab):
     finally:
         admin.execute_command("ACL", "DELUSER", "intruder")
         S.apply_roles(admin, [r for r in roles if r.name == "worker"], pw, features=feats)
+
+
+def test_roles_grant_no_script_management_and_no_config_get():
+    roles = {r.name: r for r in S.default_roles()}
+    for name in ("app", "analyst"):  # both have +@write, which holds FUNCTION FLUSH
+        assert "-function" in roles[name].commands and "+@scripting" not in roles[name].commands
+    assert {"+eval", "+evalsha", "+fcall"} <= set(roles["app"].commands)
+    assert not any("config" in c for c in roles["operator"].commands)  # CONFIG GET requirepass

@@ -7,7 +7,7 @@ import pytest
 from redislab import security as S
 from redislab.security.links import TLS_HANDSHAKE_RECORD, TLS_SERVER_HELLO
 
-pytestmark = pytest.mark.tls
+pytestmark = pytest.mark.redislab_tls
 
 
 def test_replication_needs_tls_replication_to_reach_a_tls_only_primary(lab_factory):

@@ -15,6 +15,10 @@ def test_matrix_equals_policy_and_dryrun_and_acl_log(roles_lab):
     policy = S.intended_policy(selectors=feats.selectors)
     cells = [(op, u) for op in outcome.index for u in outcome.columns]
     assert (outcome == policy).all().all(), outcome[outcome != policy]
+    # scripts yes, server-wide script management no (FUNCTION FLUSH is in @write too)
+    for op in ("FUNCTION FLUSH", "SCRIPT FLUSH", "CONFIG GET requirepass"):
+        assert [u for u in users if outcome.loc[op, u] == "allowed"] == ["admin"], op
+    assert detail.loc["CONFIG GET requirepass", "admin"] == "(a value, not shown)"
     denied = outcome == "denied"
     assert all(detail.loc[c].startswith("NOPERM") for c in cells if outcome.loc[c] == "denied")
     assert not any(detail.loc[c].startswith("NOPERM") for c in cells if outcome.loc[c] != "denied")

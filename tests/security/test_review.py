@@ -37,3 +37,30 @@ def test_review_command_line(standalone_lab, capsys):
 
     assert main([f"redis://{n.host}:{n.port}/0"]) == 1  # default user open: high
     assert "default user enabled without password" in capsys.readouterr().out
+
+
+def test_review_command_line_takes_the_password_from_env_or_file(
+    standalone_lab, capsys, monkeypatch, tmp_path
+):
+    n = standalone_lab.primary
+    from redislab.security.review import main
+
+    c = standalone_lab.client()
+    c.execute_command("ACL", "SETUSER", "reviewer", "on", ">s3cret-pw", "~*", "+@all")
+    try:
+        url = f"redis://{n.host}:{n.port}/0"
+        monkeypatch.setenv("REDISCLI_AUTH", "s3cret-pw")
+        main([url, "--user", "reviewer"])
+        out = capsys.readouterr()
+        assert "findings" in out.out or "[" in out.out
+        assert "warning" not in out.err
+        monkeypatch.delenv("REDISCLI_AUTH")
+        secret = tmp_path / "pw"
+        secret.write_text("s3cret-pw\n")
+        secret.chmod(0o600)
+        main([url, "--user", "reviewer", "--password-file", str(secret)])
+        assert "[" in capsys.readouterr().out
+        main([f"redis://reviewer:s3cret-pw@{n.host}:{n.port}/0"])
+        assert "visible to other local users" in capsys.readouterr().err
+    finally:
+        c.execute_command("ACL", "DELUSER", "reviewer")

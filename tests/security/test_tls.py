@@ -46,6 +46,8 @@ def test_each_bad_connection_fails_with_its_own_reason(lab_factory, tmp_path):
         )
         assert set(cost.index) == {"plain", "tls"}
         assert cost.loc["tls", "connect + PING, raw socket (ms)"] > 0
+        tls_s, plain_s = S.tls_connect_pairs(lab.primary.port, port, pki, n=4)
+        assert len(tls_s) == len(plain_s) == 4 and min(tls_s + plain_s) > 0
     finally:
         release_port(port)
 
