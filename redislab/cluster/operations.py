@@ -661,6 +661,23 @@ def key_locations(lab: Lab, keys: Sequence[str]) -> dict[str, str]:
     return where
 
 
+def key_holders(lab: Lab, keys: Sequence[str]) -> dict[str, list[str]]:
+    """Every live primary that holds each of ``keys`` (``EXISTS``, pipelined per primary).
+
+    Like :func:`key_locations`, but keeps all holders: a key stored twice shows two.
+    """
+    held: dict[str, list[str]] = {k: [] for k in keys}
+    for node in lab.primaries:
+        with node.client() as c:
+            pipe = c.pipeline(transaction=False)
+            for k in keys:
+                pipe.exists(k)
+            for k, found in zip(keys, pipe.execute(raise_on_error=False), strict=True):
+                if found == 1:
+                    held[k].append(node.address)
+    return held
+
+
 @dataclass
 class ScaleOutReport:
     """Keys moved by adding a shard to a running cluster (:func:`scale_out_moves`)."""
@@ -673,6 +690,8 @@ class ScaleOutReport:
     primaries_before: int
     new_primary: str
     moves: pd.DataFrame
+    on_several_after: int = 0
+    off_slot_owner_after: int = 0
 
     @property
     def fraction(self) -> float:
@@ -686,6 +705,8 @@ class ScaleOutReport:
             "moved_to_new": self.moved_to_new,
             "predicted_from_slot_maps": self.predicted_moved,
             "missing_after": self.missing_after,
+            "on_several_after": self.on_several_after,
+            "off_slot_owner_after": self.off_slot_owner_after,
             "ideal_fraction": 1 / (self.primaries_before + 1),
         }
 
@@ -695,7 +716,10 @@ def scale_out_moves(
 ) -> ScaleOutReport:
     """Write ``keys``, add a shard (:func:`add_shard`), :func:`rebalance`, and count moves.
 
-    Each key's node is read from the servers before and after (:func:`key_locations`).
+    Each key's node is read from the servers before and after (:func:`key_locations`,
+    :func:`key_holders`): after, how many keys more than one primary holds
+    (``on_several_after``) and how many are not on their slot's owner in ``CLUSTER SLOTS``
+    (``off_slot_owner_after``).
     ``predicted_moved`` is what the slot maps predict: the keys whose slot
     (``CRC16 mod 16384``) changed owner between ``CLUSTER SLOTS`` before and after.
     """
@@ -710,7 +734,8 @@ def scale_out_moves(
     moves = rebalance([p.client() for p in lab.primaries], progress=progress, timeout=timeout)
     with lab.primaries[0].client() as c:
         owners_after = slot_owners(c)
-    after = key_locations(lab, keys)
+    holders = key_holders(lab, keys)
+    after = {k: h[0] for k, h in holders.items() if h}
     slots = [key_slot(k) for k in keys]
     predicted = sum(owners_before[s] != owners_after[s] for s in slots)
     moved = [k for k in keys if k in before and k in after and before[k] != after[k]]
@@ -723,6 +748,11 @@ def scale_out_moves(
         primaries_before=primaries_before,
         new_primary=new_primary.address,
         moves=moves,
+        on_several_after=sum(len(h) > 1 for h in holders.values()),
+        off_slot_owner_after=sum(
+            bool(holders[k]) and owners_after[s] not in holders[k]
+            for k, s in zip(keys, slots, strict=True)
+        ),
     )
 
 

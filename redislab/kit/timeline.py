@@ -93,7 +93,8 @@ def no_retry() -> Retry:
 def backoff_retry(retries: int = 20, *, base: float = 0.05, cap: float = 0.25) -> Retry:
     """Exponential backoff (``base * 2**n`` capped at ``cap``) on failover-type errors.
 
-    The defaults wait 0.05, 0.1, 0.2, then 0.25 s per attempt: up to 4.6 s in all,
+    redis-py counts failures from 1, so the defaults wait 0.1, 0.2, then 0.25 s per
+    attempt (``ExponentialBackoff.compute(failures)``): up to 4.8 s in all,
     longer than a lab failover (2-3.5 s), and a write lands at most 0.25 s after the
     new primary is there. No jitter, so runs are reproducible; production clients
     should add jitter (``ExponentialWithJitterBackoff``) so that they do not retry

@@ -168,12 +168,17 @@ def fragmentation_after_delete(
     keep_every: int = 10,
     value_size: int = 64,
     defrag_seconds: float = 0.0,
+    defrag_until: float | None = None,
 ) -> pd.DataFrame:
     """Fill, delete all but every ``keep_every``-th key, read memory; optionally defragment.
 
     One row per stage (``filled``, ``after delete``, and ``after activedefrag`` when
     ``defrag_seconds > 0`` and the server supports it): ``used_memory``, ``used_memory_rss``,
-    ``mem_fragmentation_ratio``, ``allocator_frag_bytes``. Keys are left for the caller.
+    ``mem_fragmentation_ratio``, ``allocator_frag_bytes``; the defrag row also has
+    ``defrag_s``, how long defragmentation ran. With ``defrag_until`` (a fraction) it stops
+    as soon as the server's ``allocator_frag_bytes`` is below that fraction of its value
+    after the delete, and ``defrag_seconds`` is only the limit: the server's own state
+    decides, not a fixed time on a machine that may be busy. Keys are left for the caller.
     """
     flush_sync(connection)
     connection.execute_command("DEBUG", "POPULATE", n_keys, mkey("frag"), value_size)
@@ -197,12 +202,20 @@ def fragmentation_after_delete(
         before = {str(k): str(v) for n in settings for k, v in connection.config_get(n).items()}
         for k, v in settings.items():
             connection.config_set(k, v)
+        frag0 = float(rows[-1]["allocator_frag_bytes"])
         connection.config_set("activedefrag", "yes")
-        time.sleep(defrag_seconds)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < defrag_seconds:
+            time.sleep(0.1)
+            if defrag_until is not None:
+                now = float(connection.info("memory").get("allocator_frag_bytes", frag0))
+                if now < defrag_until * frag0:
+                    break
+        defrag_s = time.monotonic() - t0
         connection.config_set("activedefrag", "no")
         for k, v in before.items():  # restore what was there
             connection.config_set(k, v)
-        rows.append({"stage": "after activedefrag", **_memory(connection)})
+        rows.append({"stage": "after activedefrag", **_memory(connection), "defrag_s": defrag_s})
     return pd.DataFrame(rows).set_index("stage")
 
 

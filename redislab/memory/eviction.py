@@ -42,7 +42,11 @@ POLICIES = (
     "volatile-ttl",
     "volatile-random",
 )
-"""The eight ``maxmemory-policy`` values of the eviction page."""
+"""The eight ``maxmemory-policy`` values of Redis up to 8.4 and Valkey 9.1 (``redis.conf``).
+
+Redis 8.6 adds ``allkeys-lrm`` and ``volatile-lrm`` (listed on the current eviction page);
+none of the lab's engines has them.
+"""
 
 
 @dataclass

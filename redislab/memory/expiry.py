@@ -2,8 +2,10 @@
 
 A key with a TTL is removed either when a client touches it after its time (lazy) or by
 the active cycle that samples keys with a TTL and deletes the expired ones, repeating
-while more than a quarter of a sample was stale (https://redis.io/docs/latest/commands/expire/,
-*How Redis expires keys*; ``activeExpireCycle`` in ``src/expire.c``). INFO ``stats``
+while more than 10% of a sample was stale (``ACTIVE_EXPIRE_CYCLE_ACCEPTABLE_STALE 10``,
+lowered by ``active-expire-effort`` - 1, in ``activeExpireCycle``, ``src/expire.c``, Redis 6
+and later; https://redis.io/docs/latest/commands/expire/, *How Redis expires keys*, gives
+no percentage). INFO ``stats``
 counts ``expired_keys`` and estimates ``expired_stale_perc``.
 """
 

@@ -20,8 +20,21 @@ from __future__ import annotations
 
 from ..errors import PerformanceError
 from ..kit.bench import LatencyProbe, Rate, compare, concurrent_rate, median_ratio, rate, sweep
-from .atomicity import METHODS, contention_run, contention_sweep, has_functions, load_functions
-from .ceiling import PROFILE_CATEGORIES, benchmark_tool, profile_calls, redis_benchmark
+from .atomicity import (
+    METHODS,
+    contention_round,
+    contention_run,
+    contention_sweep,
+    has_functions,
+    load_functions,
+)
+from .ceiling import (
+    PROFILE_CATEGORIES,
+    benchmark_tool,
+    ceiling_round,
+    profile_calls,
+    redis_benchmark,
+)
 from .connections import (
     PARSERS,
     PythonPackerConnection,
@@ -31,6 +44,7 @@ from .connections import (
     new_connection_per_op,
     parser_paths,
     pool_exhaustion,
+    pool_round,
     pool_thread_sweep,
 )
 from .network import (
@@ -44,6 +58,7 @@ from .pipelining import (
     BATCH_SIZES,
     batch_sweep,
     pipeline_call,
+    pipelining_round,
     single_calls,
     stops_paying,
     syscalls_per_command,
@@ -63,11 +78,13 @@ from .slow import (
     big_set,
     command_usec,
     fill_keys,
+    free_round,
     latency_events,
     probe_during,
     probe_table,
     scan_all,
     sscan_all,
+    walk_round,
 )
 
 __all__ = [
@@ -90,15 +107,18 @@ __all__ = [
     "batch_sweep",
     "benchmark_tool",
     "big_set",
+    "ceiling_round",
     "client",
     "cluster_plan",
     "command_usec",
     "compare",
     "concurrent_rate",
     "connections_received",
+    "contention_round",
     "contention_run",
     "contention_sweep",
     "fill_keys",
+    "free_round",
     "has_functions",
     "latency_events",
     "load_functions",
@@ -107,8 +127,10 @@ __all__ = [
     "nodelay_comparison",
     "parser_paths",
     "pipeline_call",
+    "pipelining_round",
     "placement",
     "pool_exhaustion",
+    "pool_round",
     "pool_thread_sweep",
     "probe_during",
     "probe_table",
@@ -131,5 +153,6 @@ __all__ = [
     "syscalls_per_command",
     "transaction_comparison",
     "wait_replicas",
+    "walk_round",
     "wrong_node_replies",
 ]

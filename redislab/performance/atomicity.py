@@ -34,6 +34,7 @@ from ..types import PlainConnection
 
 __all__ = [
     "METHODS",
+    "contention_round",
     "contention_run",
     "contention_sweep",
     "has_functions",
@@ -187,3 +188,33 @@ def contention_sweep(
             bar.update(1)
     bar.close()
     return pd.DataFrame(rows)
+
+
+def contention_round(
+    *,
+    connection: PlainConnection,
+    slow: str = "watch",
+    fast: str = "lua",
+    writers: int = 8,
+    seconds: float = 0.1,
+    pairs: int = 3,
+) -> tuple[list[float], list[float]]:
+    """One round of interleaved contention runs: seconds per increment, ``slow`` against ``fast``.
+
+    Each of ``pairs`` pairs runs :func:`contention_run` with ``writers`` threads for
+    ``seconds``, first with ``slow`` then with ``fast``, right after each other. Returns
+    ``(slow, fast)`` seconds per acknowledged increment (all writers together), one value
+    per pair: ``slow / fast`` is how many times the throughput of ``fast`` is that of
+    ``slow``, for :func:`redislab.kit.evidence.compare` (``paired=True``).
+    """
+    if pairs < 1 or writers < 1:
+        raise PerformanceError("pairs and writers must be positive")
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(pairs):
+        for method, out in ((slow, a), (fast, b)):
+            run = contention_run(connection, method, writers=writers, seconds=seconds)
+            if run["increments"] <= 0:
+                raise PerformanceError(f"{method}: no increment in {seconds} s")
+            out.append(1.0 / run["ops_per_s"])
+    return a, b

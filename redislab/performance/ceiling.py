@@ -23,13 +23,15 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import ToolError
+from ..errors import PerformanceError, ToolError
 from ..keys import PERFORMANCE, key
 from ..lab.node import Node
+from ..types import PlainConnection
 
 __all__ = [
     "PROFILE_CATEGORIES",
     "benchmark_tool",
+    "ceiling_round",
     "profile_calls",
     "redis_benchmark",
 ]
@@ -132,3 +134,40 @@ def profile_calls(fn: Callable[[], Any], *, calls: int = 2_000) -> pd.DataFrame:
         pd.DataFrame(top).sort_values("seconds", ascending=False, ignore_index=True).head(10)
     )
     return table
+
+
+def ceiling_round(
+    *,
+    connection: PlainConnection,
+    node: Node,
+    requests: int = 20_000,
+    clients: int = 50,
+    pipeline: int = 16,
+    single: int = 200,
+    pairs: int = 3,
+) -> tuple[list[float], list[float]]:
+    """One round of timings: redis-py, one SET per round trip, against ``redis-benchmark``.
+
+    Each of ``pairs`` pairs times ``single`` SETs through ``connection``, each waiting for
+    its reply, then runs ``redis-benchmark -c clients -P pipeline -n requests`` on
+    ``node`` (its own ``rps``, so its process start is not counted). Returns ``(python,
+    benchmark)`` seconds per SET, one value per pair: their ratio is how many times the
+    server served what one waiting Python client sends, for
+    :func:`redislab.kit.evidence.compare` (``paired=True``).
+    """
+    import time
+
+    if pairs < 1 or single < 1:
+        raise PerformanceError("pairs and single must be positive")
+    k = key(PERFORMANCE, "ceiling")
+    connection.set(k, "v")  # warm: the pool holds a connection
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(pairs):
+        t0 = time.perf_counter()
+        for _ in range(single):
+            connection.set(k, "v")
+        a.append((time.perf_counter() - t0) / single)
+        res = redis_benchmark(node, requests=requests, clients=clients, pipeline=pipeline)
+        b.append(1.0 / res["rps"])
+    return a, b

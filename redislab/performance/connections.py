@@ -46,6 +46,7 @@ __all__ = [
     "new_connection_per_op",
     "parser_paths",
     "pool_exhaustion",
+    "pool_round",
     "pool_thread_sweep",
 ]
 
@@ -317,3 +318,40 @@ def parser_paths(
         clients.append(r)
         paths[f"{parser} RESP{protocol}"] = lambda r=r: command(r)
     return paths, clients
+
+
+def pool_round(
+    *,
+    connection: PlainConnection,
+    node: Node,
+    pairs: int = 10,
+    new_ops: int = 5,
+    pooled_ops: int = 50,
+) -> tuple[list[float], list[float]]:
+    """One round of interleaved timings: seconds per SET, new connection against the pool.
+
+    Each of ``pairs`` pairs times ``new_ops`` SETs that each open a connection (TCP
+    connect, redis-py's ``CLIENT SETINFO`` handshake, the SET, close), then
+    ``pooled_ops`` SETs through ``connection`` (a client whose pool is already
+    connected), right after each other. Returns ``(new, pooled)`` seconds per SET, one
+    value per pair, for :func:`redislab.kit.evidence.compare` (``paired=True``).
+    """
+    if pairs < 1 or new_ops < 1 or pooled_ops < 1:
+        raise PerformanceError("pairs, new_ops and pooled_ops must be positive")
+    fresh = new_connection_per_op(node, name="ev-pool")
+    k = key(PERFORMANCE, "ev-pool")
+    connection.set(k, "v")  # warm: the pool holds a connection
+    fresh()
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(pairs):
+        t0 = time.perf_counter()
+        for _ in range(new_ops):
+            fresh()
+        t1 = time.perf_counter()
+        for _ in range(pooled_ops):
+            connection.set(k, "v")
+        t2 = time.perf_counter()
+        a.append((t1 - t0) / new_ops)
+        b.append((t2 - t1) / pooled_ops)
+    return a, b

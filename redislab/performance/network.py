@@ -7,8 +7,11 @@
   :func:`nodelay_comparison` measures both on loopback. Nagle's algorithm holds a small
   segment while earlier data is unacknowledged; it bites a client that writes twice
   before reading (redis-py's Python packer sends a value over 6000 bytes as a second
-  write). On Linux loopback the receiver acknowledges at once (quick-ack), so the
-  effect is usually invisible there: the notebook shows what loopback can and cannot show.
+  write). The second write waits for the ACK of the first, and the receiving kernel
+  delays that ACK (TCP delayed ACK, RFC 1122 4.2.3.2; tcp(7) ``TCP_QUICKACK``) because
+  the server has nothing to send until the whole command arrived: on Linux loopback too,
+  such a command stalls for tens of milliseconds. A command sent in one write does not.
+  This is the client's and the kernels' behaviour; no Redis setting controls it.
 - The server's ``tcp-keepalive`` (redis.conf: default 300 s since 3.2.1) makes it send
   TCP keepalive probes to idle clients, to find peers that vanished without closing.
 """

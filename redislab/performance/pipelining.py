@@ -9,6 +9,7 @@ both sides. :func:`syscalls_per_command` reads that from the server's own counte
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "BATCH_SIZES",
     "batch_sweep",
     "pipeline_call",
+    "pipelining_round",
     "single_calls",
     "stops_paying",
     "syscalls_per_command",
@@ -163,3 +165,35 @@ def transaction_comparison(
         desc="pipeline vs MULTI/EXEC",
         show_progress=show_progress,
     )
+
+
+def pipelining_round(
+    *, connection: PlainConnection, commands: int = 200, batch: int = 100, pairs: int = 10
+) -> tuple[list[float], list[float]]:
+    """One round of interleaved timings: seconds per SET, single calls against a pipeline.
+
+    Each of ``pairs`` pairs times ``commands`` SETs sent one round trip each, then the
+    same ``commands`` SETs pipelined in batches of ``batch``, right after each other, so
+    the machine's noise of that moment hits both. Returns ``(single, pipelined)``
+    seconds per command, one value per pair: their ratio is the pipelining speed-up,
+    for :func:`redislab.kit.evidence.compare` (``paired=True``).
+    """
+    if commands < batch or batch <= 1:
+        raise PerformanceError("need commands >= batch > 1")
+    single = single_calls(connection, commands, name="ev")
+    piped = pipeline_call(connection, batch, name="ev")
+    rounds = max(1, commands // batch)
+    single()  # warm: connect, and let the keys exist
+    piped()
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(pairs):
+        t0 = time.perf_counter()
+        single()
+        t1 = time.perf_counter()
+        for _ in range(rounds):
+            piped()
+        t2 = time.perf_counter()
+        a.append((t1 - t0) / commands)
+        b.append((t2 - t1) / (rounds * batch))
+    return a, b

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import PerformanceError
 from ..keys import PERFORMANCE, key
 from ..kit.bench import LatencyProbe
 from ..kit.counters import command_total
@@ -32,11 +33,13 @@ __all__ = [
     "big_set",
     "command_usec",
     "fill_keys",
+    "free_round",
     "latency_events",
     "probe_during",
     "probe_table",
     "scan_all",
     "sscan_all",
+    "walk_round",
 ]
 
 # KEYS[1]: the set to fill. ARGV[1]: first member, ARGV[2]: last member (integers).
@@ -136,3 +139,68 @@ def command_usec(connection: PlainConnection, command: str) -> int:
     the main thread, free of the client's scheduling delays.
     """
     return int(command_total(connection, command, "usec"))
+
+
+def _server_time(connection: PlainConnection, command: str) -> tuple[float, float]:
+    return (
+        command_total(connection, command, "usec"),
+        command_total(connection, command, "calls"),
+    )
+
+
+def walk_round(
+    *,
+    connection: PlainConnection,
+    whole: Callable[[], Any],
+    split: Callable[[], Any],
+    whole_command: str,
+    split_command: str,
+    pairs: int = 3,
+) -> tuple[list[float], list[float]]:
+    """One round of the server's own time per call: a one-call walk against a split walk.
+
+    Each of ``pairs`` pairs runs ``whole()`` (e.g. one ``KEYS *``) and then ``split()``
+    (e.g. the same walk as ``SCAN`` calls), and reads from ``INFO commandstats`` the
+    microseconds per call of ``whole_command`` and of ``split_command`` during it: how long
+    one call held the main thread. Returns ``(whole, split)`` usec per call, one value
+    per pair, for :func:`redislab.kit.evidence.compare` (``paired=True``). The server's
+    clock has 1 usec resolution; a per-call time below it counts as 1 usec.
+    """
+    if pairs < 1:
+        raise PerformanceError("pairs must be positive")
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(pairs):
+        for fn, command, out in ((whole, whole_command, a), (split, split_command, b)):
+            usec0, calls0 = _server_time(connection, command)
+            fn()
+            usec1, calls1 = _server_time(connection, command)
+            if calls1 <= calls0:
+                raise PerformanceError(f"{command} was not called by its walk")
+            out.append(max((usec1 - usec0) / (calls1 - calls0), 1.0))
+    return a, b
+
+
+def free_round(
+    *, connection: PlainConnection, members: int, pairs: int = 1, name: str = "free"
+) -> tuple[list[float], list[float]]:
+    """One round of the server's own time to delete a big set: ``DEL`` against ``UNLINK``.
+
+    Each of ``pairs`` pairs builds two sets of ``members`` members, then ``DEL``s one and
+    ``UNLINK``s the other, and reads each command's microseconds from ``INFO
+    commandstats``. Returns ``(del_usec, unlink_usec)``, one value per pair (at least 1,
+    the clock's resolution), for :func:`redislab.kit.evidence.compare` (``paired=True``).
+    What ``DEL`` does depends on ``lazyfree-lazy-user-del``: the caller sets it.
+    """
+    if pairs < 1 or members < 1:
+        raise PerformanceError("pairs and members must be positive")
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(pairs):
+        gone = big_set(connection, members, name=f"{name}-del")
+        unlinked = big_set(connection, members, name=f"{name}-unlink")
+        for command, k, out in (("del", gone, a), ("unlink", unlinked, b)):
+            before = command_usec(connection, command)
+            connection.execute_command(command.upper(), k)
+            out.append(max(float(command_usec(connection, command) - before), 1.0))
+    return a, b

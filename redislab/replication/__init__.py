@@ -20,6 +20,7 @@ from .probes import (
     sync_counters,
     sync_replicas,
     time_until_write_fails,
+    wait_round,
 )
 from .sentinel import (
     sentinel_epoch,
@@ -45,6 +46,7 @@ __all__ = [
     "sync_counters",
     "sync_replicas",
     "time_until_write_fails",
+    "wait_round",
     "wait_sentinel_new_primary",
 ]
 

@@ -90,12 +90,14 @@ def partial_resync(
     pause_s: float = 4.5,
     rate: float = 200.0,
     timeout: float = 15.0,
+    drop_timeout: float = 30.0,
 ) -> dict[str, Any]:
     """Drop a replica's link and count how the primary resyncs it when it comes back.
 
     Lowers the primary's ``repl-timeout`` to ``repl_timeout`` seconds, SIGSTOPs
-    ``replica_node`` (a :class:`~redislab.lab.node.Node`) for ``pause_s`` (longer than the
-    timeout, so the primary closes the link) while writes continue, resumes it, waits
+    ``replica_node`` (a :class:`~redislab.lab.node.Node`) while writes continue until the
+    primary no longer lists it (it closed the link; at most ``drop_timeout`` s, else
+    :class:`~redislab.errors.FaultTimeout`) and at least ``pause_s``, resumes it, waits
     until the primary lists it ``online`` at its offset again, and restores
     ``repl-timeout``. Returns the link state seen during the pause, the change of
     :func:`sync_counters`, and the seconds until the replica was back.
@@ -114,8 +116,18 @@ def partial_resync(
 
     try:
         with WriteLoad(primary, name="partial-resync", rate=rate), paused(replica_node):
-            time.sleep(pause_s)
+            t_pause = time.perf_counter()
+            # the primary's own state decides, not a fixed pause: wait until it has closed
+            # the silent replica's link (bounded by drop_timeout), then pause on to pause_s
+            wait_until(
+                lambda: not listed(),
+                timeout=drop_timeout,
+                interval=0.05,
+                what="the primary to drop the paused replica",
+            )
+            dropped_after = time.perf_counter() - t_pause
             dropped = not listed()
+            time.sleep(max(0.0, pause_s - dropped_after))
         t0 = time.perf_counter()
         wait_until(
             lambda: listed() and sync_counters(primary) != before,
@@ -129,6 +141,7 @@ def partial_resync(
     after = sync_counters(primary)
     return {
         "dropped_during_pause": dropped,
+        "dropped_after_s": dropped_after,
         "back_after_s": back_s,
         **{f"{k}_delta": after[k] - before[k] for k in before},
     }
@@ -199,7 +212,8 @@ def staleness_by_size(
     """:func:`read_after_write` for each write size and ``WAIT`` setting, summarised.
 
     Columns: ``size``, ``wait`` (0: no WAIT), ``trials``, ``stale_fraction``,
-    ``mean_visible_ms`` (over the stale reads), ``max_visible_ms``.
+    ``mean_visible_ms`` (over the stale reads), ``max_visible_ms``, ``min_wait_reply``
+    (the smallest ``WAIT`` reply of the trials; -1 without ``WAIT``).
     """
     rows = []
     for w in wait_replicas:
@@ -216,6 +230,7 @@ def staleness_by_size(
                     "stale_fraction": float(df["stale"].mean()),
                     "mean_visible_ms": float(stale["visible_ms"].mean()) if len(stale) else 0.0,
                     "max_visible_ms": float(df["visible_ms"].max()),
+                    "min_wait_reply": int(df["replicas"].min()) if w else -1,
                 }
             )
     return pd.DataFrame(rows)
@@ -223,6 +238,33 @@ def staleness_by_size(
 
 def _decode(v: Any) -> Any:
     return v.decode() if isinstance(v, bytes) else v
+
+
+def wait_round(
+    *,
+    connection: redis.Redis,
+    numreplicas: int,
+    timeout_ms: int,
+    n: int = 3,
+    acked: list[int] | None = None,
+    name: str = "wait-round",
+) -> list[float]:
+    """``n`` times: a SET, then ``WAIT numreplicas timeout_ms``; the milliseconds of each.
+
+    Each sample is the client's wall time of the SET and the WAIT together. The reply of
+    each WAIT (how many replicas acknowledged) is appended to ``acked`` when given. For
+    :func:`redislab.kit.evidence.locate` ("the median WAIT returns within ...").
+    """
+    k = key(PATTERN, name)
+    out: list[float] = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        connection.set(k, i)
+        got = int(connection.wait(numreplicas, timeout_ms))
+        out.append((time.perf_counter() - t0) * 1e3)
+        if acked is not None:
+            acked.append(got)
+    return out
 
 
 def time_until_write_fails(

@@ -229,6 +229,16 @@ def _sentinel_settings(connection: redis.Redis, master_name: str) -> dict[str, i
     }
 
 
+def _connected_replicas_after_resume(connection: redis.Redis, *, within: float = 1.0) -> int:
+    """``connected_slaves`` of a just-resumed node, once it reads 0 or after ``within`` s."""
+    deadline = time.monotonic() + within
+    while True:
+        n = int(connection.info("replication")["connected_slaves"])
+        if n == 0 or time.monotonic() > deadline:
+            return n
+        time.sleep(0.01)
+
+
 def sentinel_split_brain(
     lab: Lab,
     *,
@@ -241,10 +251,10 @@ def sentinel_split_brain(
     rate: float = 200.0,
     timeout: float = 10.0,
 ) -> FailoverRun:
-    """Partition the primary with SIGSTOP until Sentinel promotes a replica, then let it back.
+    """Freeze the primary with SIGSTOP until Sentinel promotes a replica, then resume it.
 
     The *stale* writers are clients whose connection to the old primary outlives the
-    partition (``master_for`` without a socket timeout: the write in flight waits
+    freeze (``master_for`` without a socket timeout: the write in flight waits
     through the pause and the connection stays). When the old primary comes back it
     still believes it is the primary and acknowledges their writes: two primaries
     take writes at once (split brain) for ``split_s`` seconds. Then the old primary
@@ -256,9 +266,17 @@ def sentinel_split_brain(
     Args:
         demote: ``manual`` sends the old primary the ``REPLICAOF <new primary>`` that
             Sentinel would send; ``sentinel`` waits for Sentinel to do it (it does so
-            only after the returning node has reported the wrong role for longer than
-            ``failover-timeout`` and it next polls it with INFO, which took ~10 s here:
-            too long for a notebook cell).
+            only once the returning node has reported the wrong role, and has not been
+            down, for ``sentinel_publish_period * 4`` = 8 s: ``sentinelRefreshInstanceInfo``
+            in ``src/sentinel.c``; too long for a notebook cell).
+
+    SIGSTOP freezes the whole process: while it is stopped the old primary answers no
+    client and no replica, so it accepts no write. This is not a network partition
+    (where clients on the primary's side keep writing to it throughout): the split
+    brain here begins only when the frozen primary resumes. Its replica links were
+    closed meanwhile (one replica was promoted, the other repointed), so on resuming it
+    counts no connected replica: ``details["replicas_after_resume"]`` is its
+    ``connected_slaves`` once it has read those closes (polled up to 1 s).
 
     Events: ``fault`` (pause), ``sentinel named``, ``resumed`` (SIGCONT),
     ``demoted`` (the old primary reports ``ROLE slave``). The old primary is always
@@ -306,6 +324,7 @@ def sentinel_split_brain(
             )
             timeline.mark("sentinel named")
         timeline.mark("resumed")
+        details["replicas_after_resume"] = _connected_replicas_after_resume(old_conn)
         if demote == "manual":
             time.sleep(split_s)
             host, port = new_addr.rsplit(":", 1)

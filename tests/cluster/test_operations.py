@@ -169,4 +169,8 @@ def test_scale_out_moves_only_the_slots_the_new_primary_takes(lab_factory) -> No
     assert rep.primaries_before == 3 and rep.missing_after == 0
     assert rep.moved == rep.predicted_moved == rep.moved_to_new
     assert abs(rep.fraction - 0.25) < 0.05
-    assert set(rep.as_dict()) >= {"moved_fraction", "ideal_fraction"}
+    assert set(rep.as_dict()) >= {"moved_fraction", "ideal_fraction", "on_several_after"}
+    # every key on exactly one primary, the owner of its slot
+    assert rep.on_several_after == 0 and rep.off_slot_owner_after == 0
+    held = C.key_holders(lab, keys[:50])
+    assert all(len(h) == 1 for h in held.values())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from redislab.memory import (
     activedefrag_supported,
     analyse_keyspace,
@@ -45,3 +47,15 @@ def test_client_memory_grows(r):
     assert cm.loc[20, "tot_mem_sum"] > cm.loc[0, "tot_mem_sum"]
     # clients.normal may not move for idle clients on Valkey (buffers given back when idle)
     assert cm.loc[20, "clients_normal"] >= cm.loc[0, "clients_normal"]
+
+
+def test_fragmentation_after_delete_defrag_stops_on_the_server_counter(r):
+    if not activedefrag_supported(r):
+        pytest.skip("no active defragmentation on this build")
+    frag = fragmentation_after_delete(
+        r, n_keys=50_000, keep_every=10, defrag_seconds=20, defrag_until=0.7
+    )
+    row = frag.loc["after activedefrag"]
+    assert 0 < row["defrag_s"] < 20  # stopped on the counter, not at the limit
+    assert row["allocator_frag_bytes"] < 0.7 * frag.loc["after delete", "allocator_frag_bytes"]
+    assert r.config_get("activedefrag")["activedefrag"] == "no"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from redislab.errors import PerformanceError
-from redislab.performance import contention_run, contention_sweep, has_functions
+from redislab.performance import contention_round, contention_run, contention_sweep, has_functions
 
 
 @pytest.mark.parametrize("method", ["watch", "lua", "function"])
@@ -33,3 +33,11 @@ def test_naive_read_modify_write_loses_updates_and_watch_retries(standalone_lab)
 def test_unknown_method(standalone_lab):
     with pytest.raises(PerformanceError):
         contention_run(standalone_lab.client(), "telepathy", writers=1, seconds=0.05)
+
+
+def test_contention_round_returns_paired_seconds_per_increment(standalone_lab):
+    r = standalone_lab.client()
+    watch, lua = contention_round(connection=r, writers=2, seconds=0.05, pairs=2)
+    assert len(watch) == len(lua) == 2 and all(v > 0 for v in watch + lua)
+    with pytest.raises(PerformanceError):
+        contention_round(connection=r, pairs=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from redislab.performance import benchmark_tool, profile_calls, redis_benchmark
+from redislab.performance import benchmark_tool, ceiling_round, profile_calls, redis_benchmark
 
 
 def test_redis_benchmark_reports_throughput_and_writes_only_our_key(standalone_lab):
@@ -24,3 +24,12 @@ def test_profile_calls_sorts_a_get_into_categories(standalone_lab):
     cats = set(table.category)
     assert {"sendall (syscall)", "recv: wait + read (syscall)"} <= cats
     assert len(table.attrs["top"]) == 10
+
+
+@pytest.mark.skipif(benchmark_tool() is None, reason="no redis-benchmark on PATH")
+def test_ceiling_round_pairs_python_with_the_tool(standalone_lab):
+    r = standalone_lab.client()
+    py, tool = ceiling_round(
+        connection=r, node=standalone_lab.primary, requests=2_000, single=20, pairs=2
+    )
+    assert len(py) == len(tool) == 2 and all(v > 0 for v in py + tool)

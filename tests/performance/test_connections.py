@@ -14,6 +14,7 @@ from redislab.performance import (
     new_connection_per_op,
     parser_paths,
     pool_exhaustion,
+    pool_round,
     pool_thread_sweep,
 )
 
@@ -86,3 +87,16 @@ def test_parser_paths_all_return_the_same_reply(standalone_lab):
     assert all(fn() == [str(i) for i in range(10)] for fn in paths.values())
     for c in clients:
         c.close()
+
+
+def test_pool_round_times_new_connections_against_the_pool(standalone_lab):
+    r = standalone_lab.client()
+    before = connections_received(r)
+    new, pooled = pool_round(
+        connection=r, node=standalone_lab.primary, pairs=2, new_ops=3, pooled_ops=5
+    )
+    assert len(new) == len(pooled) == 2 and all(v > 0 for v in new + pooled)
+    # 2 x 3 timed + 1 warm-up connection, each accepted by the server
+    assert connections_received(r) - before >= 7
+    with pytest.raises(PerformanceError):
+        pool_round(connection=r, node=standalone_lab.primary, pairs=0)

@@ -9,6 +9,7 @@ from redislab.performance import (
     batch_sweep,
     median_ratio,
     pipeline_call,
+    pipelining_round,
     single_calls,
     stops_paying,
     syscalls_per_command,
@@ -53,3 +54,14 @@ def test_transaction_comparison_runs_both_kinds(standalone_lab):
     res = transaction_comparison(r, batch=20, ops=400, rounds=2, show_progress=False)
     assert set(res.path) == {"pipeline", "transaction"} and (res.ops == 400).all()
     assert median_ratio(res, "transaction", "pipeline") > 0
+
+
+def test_pipelining_round_returns_paired_seconds_per_command(standalone_lab):
+    r = standalone_lab.client()
+    single, piped = pipelining_round(connection=r, commands=200, batch=100, pairs=3)
+    assert len(single) == len(piped) == 3
+    assert all(v > 0 for v in single + piped)
+    # one round trip per command against one per 100: the pipeline is faster per command
+    assert sorted(single)[1] > sorted(piped)[1]
+    with pytest.raises(PerformanceError):
+        pipelining_round(connection=r, commands=10, batch=100)

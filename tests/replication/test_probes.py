@@ -32,6 +32,12 @@ def test_replication_probes(lab_factory) -> None:
     assert len(df) == 20 and not df["stale"].any() and (df["replicas"] == 2).all()
     table = R.staleness_by_size(p, reps[0], sizes=(10, 1000), n=5, wait_replicas=(0, 2))
     assert len(table) == 4 and set(table["wait"]) == {0, 2}
+    assert set(table.loc[table["wait"] == 2, "min_wait_reply"]) == {2}
+    assert set(table.loc[table["wait"] == 0, "min_wait_reply"]) == {-1}
+    # WAIT timings for the evidence helper: every replica up answers 2, before the timeout
+    acked: list[int] = []
+    ms = R.wait_round(connection=p, numreplicas=2, timeout_ms=500, n=4, acked=acked)
+    assert len(ms) == 4 and acked == [2, 2, 2, 2] and all(v > 0 for v in ms)
 
 
 def test_min_replicas_to_write_refuses_writes_without_replicas(lab_factory) -> None:
@@ -52,5 +58,6 @@ def test_partial_resync_after_the_primary_drops_a_paused_replica(lab_factory) ->
     p = lab.primary.client()
     out = R.partial_resync(p, lab.replicas[1], repl_timeout=1, pause_s=3.5)
     assert out["dropped_during_pause"] and out["sync_partial_ok_delta"] >= 1
+    assert 0 < out["dropped_after_s"] < 30  # the primary's own repl-timeout, not a fixed pause
     assert out["sync_full_delta"] == 0
     assert p.config_get("repl-timeout")["repl-timeout"] == "60"  # restored
