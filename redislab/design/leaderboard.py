@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,15 @@ from ..kit.counters import command_stats
 from ..kit.measure import progress
 from ..types import Connection
 
-__all__ = ["GrowthFit", "Leaderboard", "fill_board", "fit_log_growth", "server_usec_per_call"]
+__all__ = [
+    "GrowthFit",
+    "Leaderboard",
+    "fill_board",
+    "fit_log_growth",
+    "paired_usec_per_call",
+    "round_trip_ms",
+    "server_usec_per_call",
+]
 
 _EPOCH_SPAN = 2**31  # seconds the "first" tie-break fraction covers
 
@@ -136,6 +145,43 @@ def server_usec_per_call(
     adds time; a short batch is more likely to run unpreempted).
     """
     return min(_usec_once(connection, board, command, calls, seed + i) for i in range(repeats))
+
+
+def paired_usec_per_call(
+    connection: Connection,
+    large: Leaderboard,
+    small: Leaderboard,
+    *,
+    command: str = "zrevrank",
+    batches: int = 12,
+    calls: int = 200,
+    seed: int = 0,
+) -> tuple[list[float], list[float]]:
+    """One round of paired server-side timings: ``(large_usec, small_usec)``, one pair per batch.
+
+    Each pair is a batch of ``calls`` pipelined ``command`` calls on the large board right
+    next to one on the small board (the order alternates), each read from ``INFO
+    commandstats`` after ``CONFIG RESETSTAT``: the machine's noise at that moment is shared
+    by both, so their ratio is what the board's size costs. For
+    :func:`redislab.kit.evidence.compare` with ``paired=True``.
+    """
+    big_usec: list[float] = []
+    small_usec: list[float] = []
+    for i in range(batches):
+        order = [(large, big_usec), (small, small_usec)]
+        for board, out in order if i % 2 == 0 else order[::-1]:
+            out.append(_usec_once(connection, board, command, calls, seed + i))
+    return big_usec, small_usec
+
+
+def round_trip_ms(connection: Connection, *, n: int = 50) -> float:
+    """The median wall-clock milliseconds of ``n`` PINGs from this client (one round trip each)."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        connection.ping()
+        times.append((time.perf_counter() - t0) * 1000)
+    return float(np.median(times))
 
 
 def _usec_once(

@@ -461,6 +461,13 @@ def paused_holder(
             raise DesignError(f"the worker could not take the lock: {acquired}")
         os.kill(proc.pid, signal.SIGSTOP)
         try:
+            if connection.exists(resource.value_key):
+                # the worker wrote before the SIGSTOP landed (this process was descheduled
+                # for longer than work_s): not the experiment; say so rather than mislabel it
+                raise DesignError(
+                    f"the worker wrote before it was paused (work_s={work_s:.3f} s): "
+                    "raise ttl_ms and pause_s on so busy a machine"
+                )
             time.sleep(pause_s)  # past the worker's lease
             second = LOCK_KINDS[kind](connection, name, ttl_ms=30_000)
             lease = second.acquire(timeout=2.0)
@@ -505,6 +512,10 @@ class FailoverLoss:
     new_primary: str
     replica_offset_gap: int
     """Replication offset of the dead primary after the lock minus the best replica's."""
+    replicas_attached: int = -1
+    """``connected_slaves`` on the old primary right after it granted the lock."""
+    min_replicas_to_write: int = -1
+    """The old primary's ``min-replicas-to-write`` (0: it acknowledges with none attached)."""
 
 
 def failover_loss(lab: Any, *, name: str = "failover", ttl_ms: int = 60_000) -> FailoverLoss:
@@ -524,7 +535,10 @@ def failover_loss(lab: Any, *, name: str = "failover", ttl_ms: int = 60_000) -> 
     with paused(*lab.replicas):  # so that they cannot reconnect before the kill
         conn.execute_command("CLIENT", "KILL", "TYPE", "replica")
         lease = lock.acquire(timeout=0)
-        offset = int(conn.info("replication")["master_repl_offset"])
+        repl = conn.info("replication")
+        offset = int(repl["master_repl_offset"])
+        attached = int(repl.get("connected_slaves", 0))
+        min_replicas = int(conn.config_get("min-replicas-to-write")["min-replicas-to-write"])
         old.kill()
     replica_offsets = []
     replica_had = False
@@ -547,4 +561,6 @@ def failover_loss(lab: Any, *, name: str = "failover", ttl_ms: int = 60_000) -> 
         old_primary=old.name,
         new_primary=new.name,
         replica_offset_gap=offset - max(replica_offsets, default=0),
+        replicas_attached=attached,
+        min_replicas_to_write=min_replicas,
     )

@@ -14,7 +14,8 @@ Usable from scripts against any server (a lab node, a ``redis.Redis``, a URL, a
 - :mod:`.exporter`: the Prometheus text exposition through ``prometheus_client``;
 - :mod:`.alerts`: rules with a ``for`` duration, evaluated into a fired/resolved table;
 - :mod:`.faults`: loads and faults that trip one alert rule each;
-- :mod:`.dashboard`: a live ipywidgets dashboard (:func:`dashboard`).
+- :mod:`.dashboard`: a live ipywidgets dashboard (:func:`dashboard`);
+- :mod:`.drill`: the alert drill (:func:`alert_drill`): every rule tripped on purpose.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .alerts import (
     wait_for_alert,
 )
 from .dashboard import Dashboard, dashboard
+from .drill import DRILL_INTENDED, DrillResult, alert_drill
 from .exporter import RedisCollector, exposition, parse_exposition, registry, write_exposition
 from .faults import (
     blocked_client,
@@ -49,14 +51,17 @@ from .slowlog import slowlog, slowlog_by_command, slowlog_settings
 
 __all__ = [
     "COUNTERS",
+    "DRILL_INTENDED",
     "GAUGES",
     "RATES",
     "AlertRule",
     "Dashboard",
+    "DrillResult",
     "MonitoringError",
     "RedisCollector",
     "Sampler",
     "Scrape",
+    "alert_drill",
     "alerts_between",
     "blocked_client",
     "clients",

@@ -8,6 +8,8 @@ from redislab.design.leaderboard import (
     Leaderboard,
     fill_board,
     fit_log_growth,
+    paired_usec_per_call,
+    round_trip_ms,
     server_usec_per_call,
 )
 from redislab.errors import DesignError
@@ -60,3 +62,14 @@ def test_growth_measurement(standalone_lab):
     assert all(u > 0 for u in usec)
     fit = fit_log_growth([1e3, 1e4, 1e5], [1.0, 2.0, 3.0])
     assert abs(fit.b - 1 / 3.3219) < 1e-3 and fit.r2_log > 0.999
+
+
+def test_paired_usec_per_call_and_round_trip(standalone_lab):
+    c = standalone_lab.client()
+    small, large = Leaderboard(c, "t-pair-s"), Leaderboard(c, "t-pair-l")
+    fill_board(small, players=200, seed=1, show=False)
+    fill_board(large, players=20_000, seed=1, show=False)
+    big_usec, small_usec = paired_usec_per_call(c, large, small, batches=6, calls=100)
+    assert len(big_usec) == len(small_usec) == 6
+    assert all(u > 0 for u in big_usec + small_usec)
+    assert round_trip_ms(c, n=10) > 0

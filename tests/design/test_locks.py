@@ -86,3 +86,5 @@ def test_lock_lost_when_an_unreplicated_primary_dies(lab_factory):
     assert loss.first_acquired and not loss.replica_had_lock
     assert loss.second_acquired and loss.new_primary != loss.old_primary
     assert loss.replica_offset_gap > 0
+    # what Redis decided: it acknowledged with no replica attached (min-replicas-to-write 0)
+    assert loss.replicas_attached == 0 and loss.min_replicas_to_write == 0

@@ -63,6 +63,19 @@ def test_a_warmed_cache_cuts_database_queries_and_latency(standalone_lab, db):
     assert cached["p50_ms"] < plain["p50_ms"]
 
 
+def test_paired_read_latencies_serve_the_same_reads_both_ways(standalone_lab, db):
+    reqs = _mix(300)
+    svc = S.CatalogueService(db, standalone_lab.client(decode_responses=True))
+    svc.warm(show_progress=False)
+    trips = db.stats.round_trips
+    plain_ms, cached_ms = S.paired_read_latencies(S.CatalogueService(db), svc, reqs, n=20)
+    assert len(plain_ms) == len(cached_ms) == 20 and min(plain_ms + cached_ms) > 0
+    # the plain service went to the database once per read; the warmed cache did not
+    assert 20 <= db.stats.round_trips - trips < 40
+    with pytest.raises(DesignError):
+        S.paired_read_latencies(svc, svc, [S.Request("update_price", 1)])
+
+
 def test_update_price_writes_through_and_invalidates_the_page(standalone_lab, db):
     svc = S.CatalogueService(db, standalone_lab.client(decode_responses=True))
     pid = 3

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import time
 
-from redislab.monitoring import Sampler, alerts_between, default_rules, evaluate, wait_for_alert
+from redislab.monitoring import (
+    DRILL_INTENDED,
+    Sampler,
+    alerts_between,
+    default_rules,
+    evaluate,
+    wait_for_alert,
+)
 from redislab.monitoring import faults as F
 
 
@@ -94,3 +101,10 @@ def test_fragmentation_fires_after_a_mass_delete_and_resolves_after_a_refill(lab
     assert at_fire["redis_mem_fragmentation_ratio"] > 1.5
     assert frame["redis_mem_fragmentation_ratio"].iloc[-1] < 1.5
     assert r.dbsize() == 150_000
+
+
+def test_the_drill_trips_every_default_rule_but_the_link_rule():
+    tripped = {rule for intended in DRILL_INTENDED.values() for rule, _ in intended}
+    names = {r.name for r in default_rules()}
+    assert tripped <= names
+    assert names - tripped == {"ReplicaLinkDown"}  # it needs a dead primary (05.02)

@@ -23,6 +23,8 @@ The caching notebook's patterns, applied to one service a team would run:
 - :class:`ServiceLoad`: drives a service at a fixed request rate from worker threads,
   records every request (start, latency, error) and samples the counters (cache hits,
   misses, fallbacks, database round trips) every 20 ms: a :class:`LoadResult`.
+  :func:`paired_read_latencies`: the same reads served with and without the cache,
+  interleaved, for a timing claim decided from samples.
 - :func:`failover_run` / :func:`failover`: the same load on the Sentinel lab while the
   primary is SIGKILLed, with the fault, the promotion Sentinel announced and the
   moment the service read Redis again on one :class:`~redislab.kit.Timeline`.
@@ -48,6 +50,7 @@ from .load import (
     LoadResult,
     ServiceLoad,
     drive,
+    paired_read_latencies,
 )
 
 __all__ = [
@@ -62,6 +65,7 @@ __all__ = [
     "drive",
     "failover",
     "failover_run",
+    "paired_read_latencies",
     "plot_failover",
     "request_mix",
 ]

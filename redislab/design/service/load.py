@@ -30,6 +30,7 @@ __all__ = [
     "LoadResult",
     "ServiceLoad",
     "drive",
+    "paired_read_latencies",
 ]
 
 
@@ -231,3 +232,35 @@ def drive(
     finally:
         result = load.stop()
     return result
+
+
+def paired_read_latencies(
+    plain: CatalogueService,
+    cached: CatalogueService,
+    requests: Sequence[Request],
+    *,
+    n: int = 40,
+    seed: int = 0,
+) -> tuple[list[float], list[float]]:
+    """One round of paired read latencies (ms): ``(plain_ms, cached_ms)``, one pair per read.
+
+    ``n`` read requests drawn (seeded) from ``requests`` (price updates are skipped: they
+    would change the data between the two halves of a pair) are each served by ``plain``
+    and by ``cached`` right after each other, in one thread, the order alternating: the
+    machine's load at that moment is shared by both, so the ratio of a pair is what the
+    cache saves. For :func:`redislab.kit.evidence.compare` with ``paired=True``.
+    """
+    reads = [r for r in requests if r.kind != "update_price"]
+    if not reads:
+        raise DesignError("paired_read_latencies needs read requests")
+    rng = np.random.default_rng(seed)
+    plain_ms: list[float] = []
+    cached_ms: list[float] = []
+    for i, idx in enumerate(rng.integers(0, len(reads), size=n)):
+        request = reads[int(idx)]
+        order = [(plain, plain_ms), (cached, cached_ms)]
+        for service, out in order if i % 2 == 0 else order[::-1]:
+            t0 = time.perf_counter()
+            service.handle(request)
+            out.append((time.perf_counter() - t0) * 1000)
+    return plain_ms, cached_ms
