@@ -144,7 +144,7 @@ def test_failover_users_see_no_errors_and_the_cache_survives(lab_factory, tmp_pa
     assert run.served_port == int(run.new_primary.rsplit(":", 1)[1]) and run.served_role == "master"
     assert run.keys_promoted >= 0.95 * run.keys_before
     assert run.untouched_hits > 20 and run.untouched_misses == 0
-    assert run.down_after_s < run.outage_s() < run.failover_timeout_s
+    assert run.down_after_s < run.outage_s()  # failover-timeout is no bound on it (sentinel.conf)
     assert phases.loc["outage", "db_per_request"] > 2 * phases.loc["before", "db_per_request"]
     assert phases.loc["after", "hit_ratio"] > 0.7
     assert run.stale_products == 0
