@@ -32,6 +32,7 @@ from .experiments import (
     run_workload,
     staleness_comparison,
     standard_patterns,
+    tracking_staleness_pairs,
     ttl_spread,
     write_path_costs,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "stampede_sustained",
     "standard_patterns",
     "tracking_invalidations",
+    "tracking_staleness_pairs",
     "ttl_spread",
     "write_path_costs",
 ]

@@ -6,6 +6,8 @@
   :func:`compare_patterns` does it for all and :func:`rank_patterns` ranks them per goal.
 - :func:`ttl_spread` shows what TTL jitter does to expiry times.
 - :func:`hit_path_timings` times the hit paths (decorator, raw GET, L1) interleaved.
+- :func:`tracking_staleness_pairs` gives paired staleness samples (no invalidation,
+  ``CLIENT TRACKING``) for :func:`redislab.kit.evidence.compare`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ __all__ = [
     "run_workload",
     "staleness_comparison",
     "standard_patterns",
+    "tracking_staleness_pairs",
     "ttl_spread",
     "write_path_costs",
 ]
@@ -296,18 +299,37 @@ def refresh_vs_ttl(
 
 def ttl_spread(
     connection: Connection, *, n: int = 1000, ttl: float = 60.0, jitter: float = 0.1, seed: int = 42
-) -> np.ndarray:
-    """Store ``n`` entries at once with ``ttl`` ± ``jitter``; return their PTTLs read back (s)."""
-    cache = CacheAside(connection, None, name=f"spread-{jitter}", ttl=ttl, jitter=jitter, seed=seed)
+) -> pd.DataFrame:
+    """Store ``n`` entries at once with ``ttl`` ± ``jitter``; read their PTTLs back.
+
+    One row per entry: ``requested_ms`` (the ``PX`` the cache sent, replayed from a twin
+    of its seeded TTL generator), ``pttl_ms`` (what ``PTTL`` returned) and ``window_ms``
+    (the same for every row: wall-clock ms from sending the first ``SET`` to receiving
+    the last ``PTTL`` reply, an upper bound on the server time that passed in between).
+    A server that keeps expiry times to the millisecond answers
+    ``0 <= requested_ms - pttl_ms <= window_ms + 1`` for every key.
+    """
+    name = f"spread-{jitter}"
+    cache = CacheAside(connection, None, name=name, ttl=ttl, jitter=jitter, seed=seed)
+    twin = CacheAside(connection, None, name=name, ttl=ttl, jitter=jitter, seed=seed)
+    requested = [twin.next_ttl_ms(i) for i in range(n)]  # the same draws, in the same order
     pipe = connection.pipeline(transaction=False)
     for i in range(n):
         cache.set(i, i, pipeline=pipe)
+    t0 = time.perf_counter()
     pipe.execute()
     for i in range(n):
         pipe.pttl(cache.key(i))
-    pttls = np.asarray(pipe.execute(), dtype=float) / 1000
+    pttls = pipe.execute()
+    window_ms = (time.perf_counter() - t0) * 1000
     connection.delete(*[cache.key(i) for i in range(n)])
-    return pttls
+    return pd.DataFrame(
+        {
+            "requested_ms": np.asarray(requested, dtype=np.int64),
+            "pttl_ms": np.asarray(pttls, dtype=np.int64),
+            "window_ms": window_ms,
+        }
+    )
 
 
 def _interleaved(
@@ -489,3 +511,57 @@ def staleness_comparison(
             }
         )
     return pd.DataFrame(rows).set_index(["invalidation", "writer"])
+
+
+def tracking_staleness_pairs(
+    connection: Connection,
+    writer: Any,
+    *,
+    pairs: int = 8,
+    l1_ttl: float = 0.2,
+    first: int = 0,
+) -> tuple[list[float], list[float]]:
+    """One round of paired staleness samples: without invalidation, then with ``CLIENT TRACKING``.
+
+    Two :class:`TwoLevelCache` instances on ``connection`` read the same kind of key;
+    ``writer`` (another client) overwrites it with a raw ``SET``. For each of ``pairs``
+    pairs the two measurements run back to back (the order alternates), so a pair shares
+    the machine's load. Returns ``(untracked_s, tracking_s)``: seconds each L1 kept
+    serving the old value. Without invalidation that is the rest of the L1 entry's
+    ``l1_ttl``; with tracking it is the time the server's push took to arrive and be
+    handled. ``first`` offsets the written values so that successive rounds write new ones.
+    """
+    untracked: list[float] = []
+    tracked: list[float] = []
+    caches = {
+        mode: TwoLevelCache(
+            connection, None, name=f"pair-{mode}", ttl=60, l1_ttl=l1_ttl, invalidation=mode
+        )
+        for mode in ("none", "tracking")
+    }
+    try:
+        for cache in caches.values():
+            connection.set(cache.key(1), -1)
+
+        def measure(mode: str, value: int) -> float:
+            cache = caches[mode]
+
+            def write(i: int) -> None:
+                writer.set(cache.key(1), i)
+
+            out = staleness_after_write(
+                cache, write, 1, rounds=1, timeout=4 * l1_ttl + 1, first=value
+            )
+            return float(out[0])
+
+        for j in range(pairs):
+            value = first + j
+            order = ("none", "tracking") if j % 2 == 0 else ("tracking", "none")
+            got = {mode: measure(mode, value) for mode in order}
+            untracked.append(got["none"])
+            tracked.append(got["tracking"])
+    finally:
+        for cache in caches.values():
+            connection.delete(cache.key(1))
+            cache.close()
+    return untracked, tracked

@@ -462,16 +462,19 @@ def staleness_after_write(
     *,
     rounds: int = 20,
     timeout: float = 2.0,
+    first: int = 0,
 ) -> np.ndarray:
     """Seconds during which ``cache`` still served the old value after ``write(i)`` returned.
 
     Each round primes L1 with the current value, calls ``write(i)`` (which must store
-    the integer ``i`` at ``ident`` through some client) and polls ``cache.get`` until it
-    returns ``i``. A round that never sees ``i`` records ``timeout`` (NaN-free, capped).
+    the integer ``i`` at ``ident`` through some client; ``i`` runs from ``first``, so
+    repeated calls can write new values) and polls ``cache.get`` until it returns ``i``.
+    A round that never sees ``i`` records ``timeout`` (NaN-free, capped).
     """
     out = np.empty(rounds)
     rkey = cache.key(ident)
-    for i in range(rounds):
+    for n in range(rounds):
+        i = first + n
         deadline = time.monotonic() + timeout
         while rkey not in cache.l1 and time.monotonic() < deadline:  # prime L1
             cache.get(ident)
@@ -481,7 +484,7 @@ def staleness_after_write(
         while True:
             elapsed = time.perf_counter() - t0
             if cache.get(ident) == i or elapsed >= timeout:
-                out[i] = min(elapsed, timeout)
+                out[n] = min(elapsed, timeout)
                 break
             time.sleep(0)  # let the listener thread run
     return out

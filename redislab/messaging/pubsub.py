@@ -39,6 +39,7 @@ __all__ = [
     "broadcast",
     "cross_database",
     "double_delivery",
+    "late_subscriber",
     "missed_while_away",
     "pattern_routing",
     "sharded_placement",
@@ -305,6 +306,30 @@ def missed_while_away(
         "publish_reply_0": published_to_nobody,
         "missed_are_the_away_ones": missed == list(range(before, before + during)),
     }
+
+
+def late_subscriber(
+    connection: PlainConnection, channel: str, *, timeout: float = 10.0
+) -> dict[str, Any]:
+    """Subscribe to ``channel`` now and count what arrives before a marker published after.
+
+    Pub/Sub keeps nothing, so messages published to ``channel`` before this call should
+    not reach the new subscriber: ``earlier`` counts those that did (0 expected). The
+    marker, published once the subscription is confirmed, ends the wait deterministically
+    (no "nothing came within a timeout"): ``marker_received`` says it arrived.
+    """
+    marker = f"marker-{time.perf_counter_ns()}"
+    sub = Subscriber(connection, channels=[channel], name="late").start()
+    try:
+        connection.publish(channel, marker)
+        try:
+            wait_until(lambda: any(m.data == marker for m in sub.messages), timeout=timeout)
+        except Exception:
+            return {"earlier": len(sub.messages), "marker_received": False}
+        data = [m.data for m in sub.messages]
+    finally:
+        sub.stop()
+    return {"earlier": data.index(marker), "marker_received": True}
 
 
 def _buffer_limit_disconnections(connection: PlainConnection) -> int | None:

@@ -174,6 +174,91 @@ def append_event(
         )
 
 
+def json_update_check(
+    connection: Connection,
+    doc: Mapping[str, Any],
+    *,
+    doc_id: int | str = "update-check",
+    by: int = 1,
+    event: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Store ``doc`` natively, then ``JSON.NUMINCRBY $.stats.score`` and ``JSON.ARRAPPEND
+    $.events``; after each, read the whole document back (``JSON.GET key $``) and compare
+    it with the same edit made here to a copy.
+
+    Returns ``{"after_numincrby": bool, "after_arrappend": bool, "score": ..., "events":
+    n}``: True where the document read back equals the original with exactly that change.
+    """
+    _need_json(connection)
+    k = document_key("json", doc_id)
+    expected = json.loads(json.dumps(doc))
+    added = dict(event or {"ts": 1_710_000_000, "kind": "view"})
+
+    def whole() -> Any:
+        return json.loads(connection.execute_command("JSON.GET", k, "$"))[0]
+
+    connection.execute_command("JSON.SET", k, "$", json.dumps(doc))
+    try:
+        increment_field(connection, "json", doc_id, "stats.score", by)
+        expected["stats"]["score"] += by
+        after_incr = whole() == expected
+        append_event(connection, "json", doc_id, added)
+        expected["events"].append(added)
+        final = whole()
+    finally:
+        connection.delete(k)
+    return {
+        "after_numincrby": after_incr,
+        "after_arrappend": final == expected,
+        "score": final["stats"]["score"],
+        "events": len(final["events"]),
+    }
+
+
+def update_bytes_by_size(
+    connection: Connection,
+    *,
+    sizes: Sequence[int] = (8, 800),
+    layouts: Sequence[str] = ("json", "string"),
+    seed: int = 0,
+    n: int = 30,
+) -> pd.DataFrame:
+    """Bytes the server received and sent per update, for documents of each ``sizes``
+    (number of events), from its own counters (:func:`wire_cost`).
+
+    One row per (layout, events, operation): ``bytes_in``, ``bytes_out``. An update made
+    in place on the server costs the same bytes whatever the document's size; a
+    read-modify-write of the serialized string grows with it.
+    """
+    event = {"ts": 1_710_000_000, "kind": "view"}
+    rows = []
+    for layout in layouts:
+        if layout == "json":
+            _need_json(connection)
+        for size in sizes:
+            doc = make_documents(1, seed=seed, events=size)[0]
+            doc_id = f"size-{size:05d}"
+            k = document_key(layout, doc_id)
+            if layout == "json":
+                connection.execute_command("JSON.SET", k, "$", json.dumps(doc))
+            else:
+                connection.set(k, json.dumps(doc, separators=(",", ":")))
+            ops: dict[str, Callable[[], Any]] = {
+                "stats.score += 1": lambda L=layout, d=doc_id: increment_field(connection, L, d),
+                "append an event": lambda L=layout, d=doc_id: append_event(connection, L, d, event),
+            }
+            try:
+                for name, op in ops.items():
+                    wire = wire_cost(connection, op, n=n)
+                    rows.append(
+                        {"layout": layout, "events": size, "operation": name,
+                         "bytes_in": wire["bytes_in"], "bytes_out": wire["bytes_out"]}
+                    )  # fmt: skip
+            finally:
+                connection.delete(k)
+    return pd.DataFrame(rows)
+
+
 def document_comparison(
     connection: Connection,
     docs: Sequence[Mapping[str, Any]],

@@ -356,6 +356,30 @@ def ft_update(connection: Connection, uid: int | str, changes: Mapping[str, Any]
     connection.hset(record_key("hash", uid), mapping={f: str(v) for f, v in changes.items()})
 
 
+def read_after_write(
+    connection: Connection, *, n_records: int, checks: int = 50, seed: int = 0
+) -> dict[str, int]:
+    """``HSET`` a new, unique age on ``checks`` seeded records and ``FT.SEARCH`` for it right
+    after each, on the same connection, before anything else runs; then restore the age.
+
+    Returns ``{"checks": n, "found_at_once": k}``: how many of the queries sent straight
+    after the write already found the record (all of them if the index is updated inside
+    the write command).
+    """
+    _need_search(connection)
+    rng = random.Random(seed)
+    found = 0
+    for i in range(checks):
+        uid = rng.randrange(n_records)
+        k = record_key("hash", uid)
+        old = connection.hget(k, "age")
+        fresh = 10_000 + i  # no record has it
+        connection.hset(k, "age", fresh)
+        found += ft_search(connection, {"age": (fresh, fresh)}, limit=10) == {str(uid)}
+        connection.hset(k, "age", old if old is not None else 0)
+    return {"checks": checks, "found_at_once": found}
+
+
 def update_cost(connection: Connection, *, n_records: int, seed: int) -> pd.DataFrame:
     """Commands and bytes per update of (country, age) for each way of keeping an index."""
     rng = random.Random(seed)

@@ -98,12 +98,16 @@ def test_default_and_callable_keys(r) -> None:
 def test_ttl_jitter_spreads_expiries(r) -> None:
     flat = ttl_spread(r, n=300, ttl=60, jitter=0.0)
     spread = ttl_spread(r, n=300, ttl=60, jitter=0.1, seed=3)
-    assert flat.max() <= 60 and flat.min() >= 59  # all keys set within one second
-    assert spread.min() >= 54 - 1 and spread.max() <= 66
+    assert (flat["requested_ms"] == 60_000).all()
+    assert spread["requested_ms"].between(54_000, 66_000).all()
+    for df in (flat, spread):  # PTTL is what SET PX asked, minus the time that passed
+        lag = df["requested_ms"] - df["pttl_ms"]
+        assert lag.min() >= 0 and lag.max() <= df["window_ms"].iloc[0] + 1
+    ttl_s = spread["pttl_ms"] / 1000
     # Uniform on ±6 s has a standard deviation of 12/sqrt(12) ≈ 3.46 s
-    assert 2.5 < spread.std() < 4.5
+    assert 2.5 < ttl_s.std() < 4.5
     # no one-second window holds more than a small share of the expiries
-    counts = np.histogram(spread, bins=np.arange(53, 67))[0]
+    counts = np.histogram(ttl_s, bins=np.arange(53, 67))[0]
     assert counts.max() < 0.2 * len(spread)
 
 
@@ -375,6 +379,19 @@ def test_two_level_staleness_window_is_short(standalone_lab, r) -> None:
         stale = staleness_after_write(cache, lambda i: writer.set(cache.key(1), i), 1, rounds=10)
         writer.close()
     assert (stale < 2.0).all()  # every round saw the new value (2.0 s is the give-up cap)
+
+
+def test_tracking_staleness_pairs(standalone_lab, r) -> None:
+    writer = standalone_lab.client()
+    try:
+        untracked, tracked = rc.tracking_staleness_pairs(r, writer, pairs=4, l1_ttl=0.2)
+        again, _ = rc.tracking_staleness_pairs(r, writer, pairs=2, l1_ttl=0.2, first=4)
+    finally:
+        writer.close()
+    assert len(untracked) == len(tracked) == 4 and len(again) == 2
+    # without invalidation the old value stays until the L1 entry expires (0.2 s)
+    assert min(untracked + again) > 0.1
+    assert max(tracked) < 2.0  # every tracked round saw the new value before the give-up cap
 
 
 def test_two_level_pubsub_mode(r) -> None:

@@ -10,6 +10,7 @@ from redislab.messaging import (
     broadcast,
     cross_database,
     double_delivery,
+    late_subscriber,
     missed_while_away,
     pattern_routing,
     sharded_placement,
@@ -74,3 +75,9 @@ def test_sharded_channel_lives_on_its_slot_owner(cluster_lab):
     assert (table["shardnumsub_on"] == table["owner"]).all()
     assert (table["spublish_elsewhere"] == "MOVED").all()
     assert table["received"].all()
+
+
+def test_late_subscriber_gets_nothing_published_before(standalone_lab):
+    r = standalone_lab.client()
+    assert sum(r.publish("t-late", str(i)) for i in range(5)) == 0
+    assert late_subscriber(r, "t-late") == {"earlier": 0, "marker_received": True}

@@ -68,3 +68,20 @@ def test_without_the_module_native_json_says_so(standalone_lab) -> None:
         S.store_documents(standalone_lab.client(), "json", S.make_documents(1, seed=0))
     with pytest.raises(StructureError, match="unknown layout"):
         S.document_key("xml", 1)
+
+
+def test_json_update_check_reads_back_exactly_the_edit(json_lab) -> None:
+    r = json_lab.client()
+    doc = S.make_documents(1, seed=5)[0]
+    out = S.json_update_check(r, doc, by=3)
+    assert out["after_numincrby"] and out["after_arrappend"]
+    assert out["score"] == doc["stats"]["score"] + 3 and out["events"] == len(doc["events"]) + 1
+
+
+def test_in_place_updates_cost_the_same_bytes_at_any_size(json_lab) -> None:
+    r = json_lab.client()
+    sizes = S.update_bytes_by_size(r, sizes=(4, 400), seed=2, n=10)
+    by = sizes.set_index(["layout", "operation", "events"])
+    for op in ("stats.score += 1", "append an event"):
+        assert abs(by.loc[("json", op, 400), "bytes_in"] - by.loc[("json", op, 4), "bytes_in"]) <= 8
+        assert by.loc[("string", op, 400), "bytes_in"] > 10 * by.loc[("string", op, 4), "bytes_in"]

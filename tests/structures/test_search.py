@@ -96,3 +96,11 @@ def test_each_shard_indexes_only_its_own_keys(search_cluster) -> None:
 def test_without_the_module_it_says_so(standalone_lab) -> None:
     with pytest.raises(StructureError, match="RediSearch"):
         S.create_indexes(standalone_lab.client())
+
+
+def test_an_hset_is_searchable_by_the_next_command(indexed) -> None:
+    r, users = indexed
+    before = {u: r.hget(S.record_key("hash", u), "age") for u in range(len(users))}
+    out = S.read_after_write(r, n_records=len(users), checks=10, seed=3)
+    assert out == {"checks": 10, "found_at_once": 10}
+    assert {u: r.hget(S.record_key("hash", u), "age") for u in range(len(users))} == before
