@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import MessagingError
 from ..kit.connections import clone
 from ..kit.measure import summarize
 from ..lab.waits import wait_until
@@ -25,7 +26,7 @@ from .processes import (
     progress_key,
     spawn_together,
 )
-from .pubsub import Subscriber
+from .pubsub import Subscriber, late_subscriber
 from .queues import ReliableQueue
 from .streams import StreamWorker, produce
 
@@ -173,11 +174,9 @@ def queue_crash(
 def rq_vs_reliable(
     connection: PlainConnection, *, jobs: int = 300, repeats: int = 3
 ) -> pd.DataFrame:
-    """Jobs/s of one in-process worker: rq's ``SimpleWorker`` (burst) against
-    :meth:`ReliableQueue.work`, the same no-op job, interleaved ``repeats`` times."""
-    from rq import SimpleWorker
-
-    from .jobs import queue_for, record
+    """Jobs/s of one in-process worker: rq's ``SimpleWorker`` (burst, :func:`.jobs.burst_worker`)
+    against :meth:`ReliableQueue.work`, the same no-op job, interleaved ``repeats`` times."""
+    from .jobs import queue_for, record, run_burst
 
     rows = []
     for rep in range(repeats):
@@ -199,9 +198,7 @@ def rq_vs_reliable(
         for n in range(jobs):
             rq_queue.enqueue(record, "rq-bench", n)
         t1 = time.perf_counter()
-        SimpleWorker([rq_queue], connection=rq_queue.connection).work(
-            burst=True, logging_level="WARNING"
-        )
+        run_burst(rq_queue)
         t2 = time.perf_counter()
         rows.append({"library": f"rq {_rq_version()} SimpleWorker", "repeat": rep,
                      "enqueue_jobs_per_s": jobs / (t1 - t0), "work_jobs_per_s": jobs / (t2 - t1),
@@ -235,10 +232,14 @@ def rq_crash(
     abandoned once its heartbeat expires (``StartedJobRegistry.cleanup``), then retries it
     (with ``Retry``) or fails it. We run that cleanup at the heartbeat's expiry time
     instead of waiting for it, and report how long rq would have waited.
-    """
-    from rq import Retry, SimpleWorker
 
-    from .jobs import queue_for, record
+    The survivor works in burst mode and must exit once the queue is empty: if it has not
+    ``timeout`` s after the kill, it is killed and :class:`~redislab.errors.MessagingError`
+    raised with its threads' stacks (:meth:`.WorkerProcess.finish`).
+    """
+    from rq import Retry
+
+    from .jobs import queue_for, record, run_burst
 
     exp = f"rq-crash-{'retry' if retry else 'plain'}"
     _reset(connection, exp)
@@ -254,7 +255,7 @@ def rq_crash(
     try:
         _kill_after(connection, a, exp, kill_after, timeout)
         killed_at = time.time()
-        b.wait(timeout=timeout)
+        b.finish(timeout, why="rq-a was killed (in burst mode it exits once the queue is empty)")
     finally:
         a.stop()
         b.stop()
@@ -267,7 +268,7 @@ def rq_crash(
     retried = len(q)
     failed = q.failed_job_registry.count
     if retried:
-        SimpleWorker([q], connection=q.connection).work(burst=True, logging_level="WARNING")
+        run_burst(q)
     after = _tally(connection, exp, jobs)
     return {
         "rq": _rq_version(),
@@ -377,20 +378,28 @@ def _run_transport(
 
 def storage_probe(connection: PlainConnection, *, n: int = 10) -> dict[str, dict[str, Any]]:
     """Send ``n`` messages with no consumer, then consume them all; per transport: how many
-    were kept for a consumer that comes later, and how many can be read again after."""
+    were kept for a consumer that comes later, and how many can be read again after.
+
+    Pub/Sub is measured like the others: a subscriber that arrives after the ``n``
+    ``PUBLISH``es counts what it receives of them (:func:`late_subscriber`), and a second
+    one arriving after the first counts again."""
     base = "redislab:messaging:probe"
     stream, queue, channel = f"{base}:stream", f"{base}:list", f"{base}:channel"
     connection.delete(stream, queue)
     replies = [int(connection.publish(channel, str(i))) for i in range(n)]
     produce(connection, stream, ({"n": i} for i in range(n)))
     connection.lpush(queue, *(json.dumps({"n": i}) for i in range(n)))
-    kept = {"pub/sub": 0, "stream + group": int(connection.xlen(stream)),
+    late = late_subscriber(connection, channel)
+    if not late["marker_received"]:
+        raise MessagingError(f"storage_probe: the late subscriber never got its marker ({late})")
+    kept = {"pub/sub": late["earlier"], "stream + group": int(connection.xlen(stream)),
             "list queue": int(connection.llen(queue))}  # fmt: skip
     connection.xgroup_create(stream, "probe", id="0")
     StreamWorker(connection, stream, "probe", "c", lambda p: None).run(max_messages=n)
     while connection.rpop(queue) is not None:
         pass
-    again = {"pub/sub": 0, "stream + group": len(connection.xrange(stream)),
+    again = {"pub/sub": late_subscriber(connection, channel)["earlier"],
+             "stream + group": len(connection.xrange(stream)),
              "list queue": int(connection.llen(queue))}  # fmt: skip
     connection.delete(stream, queue)
     return {

@@ -14,10 +14,16 @@ itself ready once connected and imported, and none takes a job before all are. (
 process takes a few hundred milliseconds to start, more on a loaded machine; without the
 gate the first worker up could drain a short stream before the one to be killed had done
 the jobs the kill waits for.)
+
+A worker that should have exited but has not is a bug, never a wait to lengthen:
+:meth:`WorkerProcess.finish` waits for it with a bound, then has it print every thread's
+stack to its stderr (``faulthandler`` on ``SIGUSR1``), kills it, and raises
+:class:`~redislab.errors.MessagingError` with that stderr.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import signal
@@ -73,6 +79,30 @@ class WorkerProcess:
 
     def wait(self, timeout: float = 10.0) -> int:
         return self.popen.wait(timeout=timeout)
+
+    def finish(self, timeout: float, *, why: str = "its work is done") -> int:
+        """Wait up to ``timeout`` s for the worker to exit on its own; return its exit code.
+
+        If it is still running then, it is stuck: ask it for every thread's stack
+        (``SIGUSR1``, which the worker hands to ``faulthandler``), SIGKILL it and raise
+        :class:`~redislab.errors.MessagingError` naming it, with its stderr (the stacks).
+        """
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        if self.alive():
+            try:
+                self.popen.send_signal(signal.SIGUSR1)
+                self.popen.wait(timeout=1)  # time to write the stacks (it then runs on)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        self.stop()
+        raise MessagingError(
+            f"worker {self.name} (pid {self.pid}) had not exited {timeout:.0f} s after "
+            f"{why}: killed it. Its stderr (every thread's stack when it was killed):\n"
+            f"{self.stderr()}"
+        )
 
     def stop(self) -> None:
         if self.alive():
@@ -221,13 +251,10 @@ def _main(spec: dict[str, Any]) -> None:
             if item is None:
                 break
             handle(json.loads(item[1]))
-    elif kind == "rq":
-        from rq import SimpleWorker
+    elif kind == "rq":  # jobs.burst_worker: why not a plain SimpleWorker
+        from .jobs import burst_worker, queue_for
 
-        from .jobs import queue_for
-
-        q = queue_for(r, spec["queue"])
-        worker = SimpleWorker([q], connection=q.connection, name=f"{name}-{os.getpid()}")
+        worker = burst_worker(queue_for(r, spec["queue"]), name=f"{name}-{os.getpid()}")
         start()
         worker.work(burst=True, logging_level="WARNING")
     else:
@@ -235,4 +262,7 @@ def _main(spec: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
+    # WorkerProcess.finish sends SIGUSR1 to a worker that does not exit: print where
+    # every thread is (to stderr, which the parent reads once the worker is gone)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     _main(json.loads(sys.argv[1]))

@@ -81,12 +81,21 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]
     (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
         '{"fetchNews": "false", "checkForUpdates": false}'
     )
+    # Every run is a first start on a fresh machine (issue 23 failed only then): no Jupyter
+    # configuration, data (runtime files, notebook signatures) or IPython profile from an
+    # earlier run, and no matplotlib cache, as in a new user's home.
+    fresh = {var: str(root / "fresh" / sub) for var, sub in (
+        ("JUPYTER_CONFIG_DIR", "jupyter-config"), ("JUPYTER_DATA_DIR", "jupyter-data"),
+        ("JUPYTER_RUNTIME_DIR", "jupyter-data/runtime"), ("IPYTHONDIR", "ipython"),
+        ("MPLCONFIGDIR", "matplotlib"))}  # fmt: skip
     env = {**os.environ, "REDISLAB_HOME": str(home), "REDISLAB_PROGRESS": "0",
-           "JUPYTERLAB_SETTINGS_DIR": str(root / "lab-settings")}  # fmt: skip
+           "JUPYTERLAB_SETTINGS_DIR": str(root / "lab-settings"), **fresh}  # fmt: skip
     env.pop("REDISLAB_CLAIMS_DIR", None)
+    # expose_app_in_browser: window.jupyterapp, the hook JupyterLab's own UI tests (galata)
+    # use, so the test can ask the notebook's session whether its kernel is ready
     argv = [str(BIN / "jupyter"), "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
             f"--ServerApp.token={token}", f"--notebook-dir={root / 'notebooks'}",
-            "--ServerApp.open_browser=False",
+            "--ServerApp.open_browser=False", "--LabApp.expose_app_in_browser=True",
             f"--LabApp.workspaces_dir={root / 'workspaces'}"]  # fmt: skip
     if os.geteuid() == 0:
         argv.append("--allow-root")  # as `make lab` does for root
