@@ -12,7 +12,6 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from ..errors import DesignError
 from ..keys import LEADERBOARD, key
 from ..kit.counters import command_stats
 from ..kit.measure import progress
+from ..replies import text
 from ..types import Connection
 
 __all__ = [
@@ -69,7 +69,7 @@ class Leaderboard:
     def top(self, n: int = 10) -> list[tuple[str, int]]:
         """The first ``n`` (player, score), best first."""
         rows = self.connection.zrevrange(self.key, 0, n - 1, withscores=True)
-        return [(_s(m), math.floor(s)) for m, s in rows]
+        return [(text(m), math.floor(s)) for m, s in rows]
 
     def rank(self, player: str) -> int | None:
         """0-based rank (best = 0), ``None`` if absent."""
@@ -83,7 +83,7 @@ class Leaderboard:
             return []
         lo = max(0, r - k)
         rows = self.connection.zrevrange(self.key, lo, r + k, withscores=True)
-        return [(lo + i, _s(m), math.floor(s)) for i, (m, s) in enumerate(rows)]
+        return [(lo + i, text(m), math.floor(s)) for i, (m, s) in enumerate(rows)]
 
     def size(self) -> int:
         return int(self.connection.zcard(self.key))
@@ -108,10 +108,6 @@ class Leaderboard:
         else:
             connection.zunionstore(dest.key, keys, aggregate=aggregate)
         return dest
-
-
-def _s(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def fill_board(

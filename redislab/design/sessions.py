@@ -25,6 +25,7 @@ from ..errors import DesignError
 from ..keys import SESSIONS, key
 from ..kit.lua import script
 from ..kit.measure import summarize
+from ..replies import text
 from ..types import Connection
 
 __all__ = ["SessionStats", "SessionStore", "login_load", "memory_per_session"]
@@ -98,7 +99,7 @@ class SessionStore:
         raw = pipe.execute()[0]
         if not raw:
             return None
-        return {_s(k): _s(v) for k, v in raw.items()}
+        return {text(k): text(v) for k, v in raw.items()}
 
     def update(self, sid: str, **fields: Any) -> bool:
         """Set fields of a live session (never resurrects an expired one)."""
@@ -127,7 +128,7 @@ class SessionStore:
             while True:
                 try:
                     pipe.watch(index)
-                    sids = [_s(s) for s in pipe.smembers(index)]
+                    sids = [text(s) for s in pipe.smembers(index)]
                     pipe.multi()
                     pipe.delete(*[self.session_key(s) for s in sids], index)
                     return max(0, int(pipe.execute()[0]) - (1 if sids else 0))
@@ -137,7 +138,7 @@ class SessionStore:
     def sessions_of(self, user: str) -> list[str]:
         """``user``'s live session ids; ids of expired sessions are removed from the index."""
         index = self.index_key(user)
-        sids = sorted(_s(s) for s in self.connection.smembers(index))
+        sids = sorted(text(s) for s in self.connection.smembers(index))
         if not sids:
             return []
         pipe = self.connection.pipeline(transaction=False)
@@ -148,10 +149,6 @@ class SessionStore:
         if dead:
             self.connection.srem(index, *dead)
         return [s for s, a in zip(sids, alive, strict=True) if a]
-
-
-def _s(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 # ----------------------------------------------------------------- measurements
@@ -174,7 +171,7 @@ def memory_per_session(
     index_total = sum(int(v or 0) for v in pipe.execute())
     per_hash = sum(hashes) / len(hashes)
     per_index = index_total / sessions
-    encoding = _s(conn.object("encoding", store.session_key(sample[0])))
+    encoding = text(conn.object("encoding", store.session_key(sample[0])))
     return {"sessions": sessions, "fields": fields + 2, "hash_bytes": per_hash,
             "index_bytes_per_session": per_index, "bytes_per_session": per_hash + per_index,
             "encoding": encoding}  # fmt: skip

@@ -9,12 +9,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
-from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import ClusterDownError, ReadOnlyError, TryAgainError
 from redis.retry import Retry
 
 from ..errors import FaultTimeout
 from ..keys import FAULTS
+from ..lab.retries import no_retry as no_retry  # the kit re-exports it
 from ..lab.waits import wait_until
 
 PATTERN = FAULTS
@@ -85,11 +86,6 @@ def wait_role(connection: redis.Redis, role: str, *, timeout: float = 10.0) -> f
 
 
 # ---------------------------------------------------------------- retries
-def no_retry() -> Retry:
-    """A redis-py ``Retry`` that never retries: every failure reaches the caller."""
-    return Retry(NoBackoff(), 0)
-
-
 def backoff_retry(retries: int = 20, *, base: float = 0.05, cap: float = 0.25) -> Retry:
     """Exponential backoff (``base * 2**n`` capped at ``cap``) on failover-type errors.
 

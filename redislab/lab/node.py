@@ -18,13 +18,12 @@ from typing import Any
 
 import psutil
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from ..errors import ConfigError, NodeDied, StartupTimeout
 from .config import Section, apply_overrides, render_config
 from .ports import release_port, reserve_port, transfer_ports
 from .process import spawn
+from .retries import no_retry
 from .servers import ServerInfo
 from .tls import TLSFiles
 
@@ -251,7 +250,7 @@ class Node:
                 socket_connect_timeout=0.5,
                 socket_timeout=1.0,
                 decode_responses=True,
-                retry=Retry(NoBackoff(), 0),
+                retry=no_retry(),
             )
         )
         delay = 0.002

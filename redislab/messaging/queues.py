@@ -28,6 +28,7 @@ from ..errors import MessagingError, RequestTimeout
 from ..keys import MESSAGING, key
 from ..kit.connections import clone
 from ..kit.lua import script
+from ..replies import text
 from ..types import PlainConnection
 
 __all__ = [
@@ -40,10 +41,6 @@ __all__ = [
     "run_schedule",
     "spread",
 ]
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # ------------------------------------------------------------------ reliable queue
@@ -79,7 +76,7 @@ class ReliableQueue:
     def reserve(self, worker: str, timeout: float = 1.0) -> tuple[str, Any] | None:
         """Block up to ``timeout`` s for a job; returns ``(raw, job)`` or ``None``."""
         raw = self.connection.blmove(self.queue, self.processing(worker), timeout, "RIGHT", "LEFT")
-        return None if raw is None else (_s(raw), json.loads(raw))
+        return None if raw is None else (text(raw), json.loads(raw))
 
     def ack(self, worker: str, raw: str) -> bool:
         """Remove a finished job from the worker's processing list."""
@@ -186,7 +183,7 @@ def blocked_order(connection: PlainConnection, *, clients: int = 5) -> dict[str,
         def pop(i: int = i) -> None:
             reply = conns[i].blpop([name], timeout=5)
             if reply is not None:
-                got[i] = _s(reply[1])
+                got[i] = text(reply[1])
 
         t = threading.Thread(target=pop, daemon=True)
         t.start()
@@ -217,7 +214,7 @@ class PriorityQueue:
     def pop(self, timeout: float = 1.0) -> tuple[str, float] | None:
         """Block up to ``timeout`` s for the lowest-scored job."""
         reply = self.connection.bzpopmin(self.key, timeout=timeout)
-        return None if reply is None else (_s(reply[1]), float(reply[2]))
+        return None if reply is None else (text(reply[1]), float(reply[2]))
 
 
 # ----------------------------------------------------------------------- delayed
@@ -293,7 +290,7 @@ class DelayedQueue:
     def take(self, timeout: float = 1.0) -> str | None:
         """Block up to ``timeout`` s for a ready job."""
         reply = self.connection.blpop([self.ready], timeout=timeout)
-        return None if reply is None else _s(reply[1])
+        return None if reply is None else text(reply[1])
 
 
 def run_schedule(

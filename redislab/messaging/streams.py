@@ -27,6 +27,7 @@ from typing import Any
 import redis
 
 from ..errors import MalformedMessage, MessagingError
+from ..replies import text
 from ..types import PlainConnection
 
 __all__ = [
@@ -45,10 +46,6 @@ __all__ = [
 Handler = Callable[[Any], object]
 
 _RETRYABLE = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 _scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner json.loads ends up in
@@ -95,9 +92,9 @@ def produce(
     for p in payloads:
         pipe.xadd(stream, {"data": json.dumps(p)}, maxlen=maxlen, approximate=approximate)
         if len(pipe) >= batch:
-            ids += [_s(i) for i in pipe.execute()]
+            ids += [text(i) for i in pipe.execute()]
     if len(pipe):
-        ids += [_s(i) for i in pipe.execute()]
+        ids += [text(i) for i in pipe.execute()]
     return ids
 
 
@@ -187,7 +184,7 @@ class StreamWorker:
             self.stream, self.group, min=ids[0], max=ids[-1], count=len(ids) + 10,
             consumername=self.consumer,
         )  # fmt: skip
-        return {_s(r["message_id"]): int(r["times_delivered"]) for r in rows}
+        return {text(r["message_id"]): int(r["times_delivered"]) for r in rows}
 
     def _claim(self) -> tuple[list[tuple[Any, Any]], dict[str, int]]:
         """Entries idle longer than ``claim_idle_ms`` in any consumer, and their delivery
@@ -200,8 +197,8 @@ class StreamWorker:
                 self.stream, self.group, self.consumer, self.claim_idle_ms,
                 start_id=cursor, count=self.batch,
             )  # fmt: skip
-            cursor, entries = _s(reply[0]), [(i, f) for i, f in reply[1] if f is not None]
-            counts.update(self._deliveries([_s(i) for i, _ in entries]))
+            cursor, entries = text(reply[0]), [(i, f) for i, f in reply[1] if f is not None]
+            counts.update(self._deliveries([text(i) for i, _ in entries]))
             out += entries
             if cursor == "0-0" or len(out) >= self.batch:
                 break
@@ -239,8 +236,8 @@ class StreamWorker:
     def _dead(self, entry_id: Any, fields: Any, error: str, deliveries: int) -> None:
         raw = fields.get("data", fields.get(b"data", "")) if isinstance(fields, Mapping) else ""
         pipe = self.connection.pipeline(transaction=True)  # dead letter and ack together
-        pipe.xadd(self.dead_letter, {"id": _s(entry_id), "stream": self.stream, "error": error,
-                                     "deliveries": deliveries, "data": _s(raw)})  # fmt: skip
+        pipe.xadd(self.dead_letter, {"id": text(entry_id), "stream": self.stream, "error": error,
+                                     "deliveries": deliveries, "data": text(raw)})  # fmt: skip
         pipe.xack(self.stream, self.group, entry_id)
         pipe.execute()
         self.stats.dead_lettered += 1
@@ -272,7 +269,7 @@ class StreamWorker:
                 except KeyboardInterrupt:
                     raise
                 except Exception as exc:
-                    n = 1 if deliveries is None else deliveries.get(_s(entry_id), 1)
+                    n = 1 if deliveries is None else deliveries.get(text(entry_id), 1)
                     self._failed(entry_id, fields, exc, n)
                     continue
                 done += 1
@@ -352,7 +349,7 @@ class StreamWorker:
 def pending_summary(connection: PlainConnection, stream: str, group: str) -> dict[str, int]:
     """``XPENDING`` summary: total pending and pending per consumer."""
     info = connection.xpending(stream, group)
-    per = {_s(c["name"]): int(c["pending"]) for c in info.get("consumers") or []}
+    per = {text(c["name"]): int(c["pending"]) for c in info.get("consumers") or []}
     return {"pending": int(info["pending"]), **{f"pending[{k}]": v for k, v in per.items()}}
 
 
@@ -446,14 +443,14 @@ def replay(
             n += 1
         if len(entries) < page:
             return state, n
-        cursor = "(" + _s(entries[-1][0])
+        cursor = "(" + text(entries[-1][0])
 
 
 def time_window(
     connection: PlainConnection, stream: str, start_ms: int, end_ms: int
 ) -> list[tuple[str, Any]]:
     """The entries whose ID time part is in ``[start_ms, end_ms]``: ``XRANGE start end``."""
-    return [(_s(i), f) for i, f in connection.xrange(stream, min=str(start_ms), max=str(end_ms))]
+    return [(text(i), f) for i, f in connection.xrange(stream, min=str(start_ms), max=str(end_ms))]
 
 
 def id_order_enforced(connection: PlainConnection, stream: str) -> dict[str, Any]:
@@ -462,7 +459,7 @@ def id_order_enforced(connection: PlainConnection, stream: str) -> dict[str, Any
     Returns the server's answers (an error each, if Redis keeps IDs increasing)."""
     if connection.xlen(stream) == 0:
         raise MessagingError(f"{stream} is empty: add entries first")
-    last = _s(connection.xinfo_stream(stream)["last-generated-id"])
+    last = text(connection.xinfo_stream(stream)["last-generated-id"])
     ms, seq = (int(x) for x in last.split("-"))
     answers = {}
     for label, entry_id in (("equal", last), ("older", f"{max(ms - 1, 0)}-{seq}")):

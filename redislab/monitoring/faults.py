@@ -18,14 +18,13 @@ from typing import Any
 
 import numpy as np
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from ..errors import MonitoringError
 from ..keys import MONITORING, key
 from ..kit.connections import clone
 from ..kit.counters import command_stats
 from ..kit.lua import script
+from ..kit.timeline import no_retry
 from ..types import PlainConnection
 
 __all__ = [
@@ -243,7 +242,7 @@ def exceed_maxclients(connection: PlainConnection, *, headroom: int = 2, extra: 
     refused = 0
     try:
         for _ in range(headroom + extra):
-            c = clone(connection, retry=Retry(NoBackoff(), 0))
+            c = clone(connection, retry=no_retry())
             try:
                 c.ping()
                 opened.append(c)

@@ -31,12 +31,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import redis
-from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
-from redis.retry import Retry
 
 from ..errors import MonitoringError
 from ..kit.connections import clone
+from ..kit.timeline import no_retry
 from ..types import Connection, PlainConnection
 from .metrics import COUNTERS, Scrape, scrape
 
@@ -64,7 +63,7 @@ def _copy_client(client: PlainConnection, timeout: float, **overrides: Any) -> P
         **overrides,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),  # a failed scrape is a gap, not a hidden retry
+        retry=no_retry(),  # a failed scrape is a gap, not a hidden retry
         retry_on_timeout=False,
         max_connections=2,
     )

@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import psutil
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from ..keys import PERSISTENCE, key
+from ..kit.timeline import no_retry
 from ._common import (
     persistence_config,
 )
@@ -162,7 +161,7 @@ def crash_trial(
     aof_on = cfg["appendonly"] == "yes"
     admin.flushall()
     prefix = key(PERSISTENCE, "crash", trial)
-    writer_client = node.client(socket_timeout=10, retry=Retry(NoBackoff(), 0))
+    writer_client = node.client(socket_timeout=10, retry=no_retry())
     writer = _Writer(writer_client, prefix, value_size)
     proc = psutil.Process(node.pid)
     writer.start()

@@ -19,12 +19,11 @@ from typing import Any
 
 import pandas as pd
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from ..errors import SecurityError
 from ..keys import SECURITY_APP, key
 from ..kit import wait_until
+from ..kit.timeline import no_retry
 from ..types import PlainConnection
 from .auth import generate_password
 
@@ -152,7 +151,7 @@ def rotate_password(
     new = generate_password()
     deployment = _Deployment(old_password)
     kw = {k: v for k, v in client_kwargs.items() if k not in ("username", "password")}
-    kw.update(socket_timeout=5, retry=Retry(NoBackoff(), 0))
+    kw.update(socket_timeout=5, retry=no_retry())
 
     def connect(password: str) -> redis.Redis:
         return redis.Redis(username=user, password=password, **kw)

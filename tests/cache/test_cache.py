@@ -11,8 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from redislab import cache as rc
 from redislab.cache import (
@@ -36,6 +34,7 @@ from redislab.cache import (
     stampede_sustained,
     ttl_spread,
 )
+from redislab.kit import no_retry
 from redislab.kit.measure import wait_until
 from redislab.kit.workload import Database, ZipfWorkload, make_row
 
@@ -57,7 +56,7 @@ def db(tmp_path) -> Iterator[Database]:
 
 def fast_fail_client(lab: Any, **kw: Any) -> redis.Redis:
     """A client that reports a dead server at once instead of retrying for seconds."""
-    return lab.client(retry=Retry(NoBackoff(), 0), socket_timeout=1.0, **kw)
+    return lab.client(retry=no_retry(), socket_timeout=1.0, **kw)
 
 
 # ------------------------------------------------------------------ cache-aside

@@ -6,10 +6,9 @@ import threading
 import time
 
 import pytest
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from redislab.errors import MalformedMessage
+from redislab.kit import no_retry
 from redislab.messaging import (
     StreamWorker,
     bare_loop,
@@ -104,7 +103,7 @@ def test_ctrl_c_leaves_nothing_finished_unacknowledged(standalone_lab):
 
 def test_redis_restart_mid_run_is_survived(lab_factory):
     lab = lab_factory("standalone", persistence="aof-always")
-    r = lab.client(retry=Retry(NoBackoff(), 0), socket_timeout=2)
+    r = lab.client(retry=no_retry(), socket_timeout=2)
     s = _fresh(r, "t:stream:restart")
     produce(r, s, ({"n": i} for i in range(300)))
     got = []
