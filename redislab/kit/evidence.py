@@ -236,6 +236,35 @@ def _bounds(at_least: float | None, at_most: float | None) -> tuple[float, str]:
     return (at_least, ">=") if at_least is not None else (float(at_most), "<=")  # type: ignore[arg-type]
 
 
+def _sequential(
+    look: Callable[[float | None], tuple[float, float, float] | None],
+    threshold: float,
+    direction: str,
+    confidence: float,
+    min_rounds: int,
+    max_rounds: int,
+    budget_s: float,
+) -> tuple[float, float, float, int, Verdict]:
+    """One round per ``look`` until the interval clears the threshold or rounds or budget
+    run out; ``look(None)`` only measures (before ``min_rounds``). Each look is tested at
+    ``1 - (1 - confidence) / max_rounds``. Returns ``(low, estimate, high, rounds, verdict)``.
+    """
+    per_look = 1 - (1 - confidence) / max_rounds
+    start = time.monotonic()
+    lo = est = hi = math.nan
+    for rounds in range(1, max_rounds + 1):
+        found = look(per_look if rounds >= min_rounds else None)
+        if found is None:
+            continue
+        lo, est, hi = found
+        verdict = _verdict(lo, hi, threshold, direction)
+        if verdict is not None:
+            return lo, est, hi, rounds, verdict
+        if time.monotonic() - start > budget_s:
+            break
+    return lo, est, hi, rounds, "inconclusive"
+
+
 def compare(
     measure: Callable[[], tuple[Sequence[float], Sequence[float]]],
     *,
@@ -262,26 +291,21 @@ def compare(
         raise UsageError(f"a ratio threshold must be positive, got {threshold}")
     if min_rounds < 1 or max_rounds < min_rounds:
         raise UsageError(f"need 1 <= min_rounds <= max_rounds, got {min_rounds}, {max_rounds}")
-    per_look = 1 - (1 - confidence) / max_rounds
     a_all: list[float] = []
     b_all: list[float] = []
-    start = time.monotonic()
-    rounds = 0
-    lo = est = hi = math.nan
-    verdict: Verdict | None = None
-    while rounds < max_rounds:
+
+    def look(per_look: float | None) -> tuple[float, float, float] | None:
         a, b = measure()
         a_all.extend(float(v) for v in a)
         b_all.extend(float(v) for v in b)
-        rounds += 1
-        if rounds < min_rounds:
-            continue
-        lo, est, hi = interval(
-            a_all, b_all, statistic=statistic, paired=paired, confidence=per_look
-        )
-        verdict = _verdict(lo, hi, threshold, direction)
-        if verdict is not None or time.monotonic() - start > budget_s:
-            break
+        if per_look is None:
+            return None
+        return interval(a_all, b_all, statistic=statistic, paired=paired, confidence=per_look)
+
+    start = time.monotonic()
+    lo, est, hi, rounds, verdict = _sequential(
+        look, threshold, direction, confidence, min_rounds, max_rounds, budget_s
+    )
     return Evidence(
         statistic=statistic,
         estimate=est,
@@ -293,7 +317,7 @@ def compare(
         n=(len(a_all), len(b_all)),
         rounds=rounds,
         seconds=round(time.monotonic() - start, 3),
-        verdict=verdict or "inconclusive",
+        verdict=verdict,
         paired=paired,
         unit=unit,
     )
@@ -316,22 +340,18 @@ def locate(
     The interval is the distribution-free one for a median (binomial order statistics).
     """
     threshold, direction = _bounds(at_least, at_most)
-    per_look = 1 - (1 - confidence) / max_rounds
     values: list[float] = []
-    start = time.monotonic()
-    rounds = 0
-    lo = est = hi = math.nan
-    verdict: Verdict | None = None
-    while rounds < max_rounds:
+
+    def look(per_look: float | None) -> tuple[float, float, float] | None:
         values.extend(float(v) for v in measure())
-        rounds += 1
-        if rounds < min_rounds:
-            continue
-        x = _clean(values, positive=False, name="samples")
-        lo, est, hi = _median_interval(x, per_look)
-        verdict = _verdict(lo, hi, threshold, direction)
-        if verdict is not None or time.monotonic() - start > budget_s:
-            break
+        if per_look is None:
+            return None
+        return _median_interval(_clean(values, positive=False, name="samples"), per_look)
+
+    start = time.monotonic()
+    lo, est, hi, rounds, verdict = _sequential(
+        look, threshold, direction, confidence, min_rounds, max_rounds, budget_s
+    )
     return Evidence(
         statistic="median",
         estimate=est,
@@ -343,6 +363,6 @@ def locate(
         n=(len(values),),
         rounds=rounds,
         seconds=round(time.monotonic() - start, 3),
-        verdict=verdict or "inconclusive",
+        verdict=verdict,
         unit=unit,
     )
